@@ -1,0 +1,251 @@
+//! Datasets: the named queries a server offers, either declared in the config file or
+//! discovered from the tables and views of schema `public`.
+//!
+//! Names from users only ever select a dataset; the SQL that runs is the operator's, or a
+//! table name quoted here as an identifier.
+
+use std::fmt;
+use std::str::FromStr;
+
+use deadpool_postgres::Pool;
+
+use crate::source::SourceError;
+
+/// A table or view, optionally schema-qualified, as given by an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+/// A table name that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid table name {given:?}: {reason}")]
+pub struct InvalidTableName {
+    pub given: String,
+    pub reason: &'static str,
+}
+
+impl TableName {
+    /// The name as SQL: each part double-quoted, embedded quotes doubled.
+    pub fn to_sql(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!(
+                "{}.{}",
+                quote_identifier(schema),
+                quote_identifier(&self.name)
+            ),
+            None => quote_identifier(&self.name),
+        }
+    }
+}
+
+/// `name` or `schema.name`. Each part is taken exactly as written (no case folding); a part
+/// in double quotes may contain dots, with `""` standing for one quote.
+impl FromStr for TableName {
+    type Err = InvalidTableName;
+
+    fn from_str(given: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason| InvalidTableName {
+            given: given.to_owned(),
+            reason,
+        };
+        let mut parts = Vec::new();
+        let mut chars = given.chars().peekable();
+        loop {
+            let mut part = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            part.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => part.push(c),
+                        None => return Err(invalid("unterminated double quote")),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == '.' {
+                        break;
+                    }
+                    if c == '"' {
+                        return Err(invalid("a double quote may only enclose a whole part"));
+                    }
+                    part.push(c);
+                    chars.next();
+                }
+            }
+            if part.is_empty() {
+                return Err(invalid("empty name part"));
+            }
+            if part.contains('\0') {
+                return Err(invalid("names cannot contain NUL"));
+            }
+            parts.push(part);
+            match chars.next() {
+                None => break,
+                Some('.') => continue,
+                Some(_) => return Err(invalid("expected a dot between schema and name")),
+            }
+        }
+        match <[String; 2]>::try_from(parts) {
+            Ok([schema, name]) => Ok(TableName {
+                schema: Some(schema),
+                name,
+            }),
+            Err(parts) if parts.len() == 1 => Ok(TableName {
+                schema: None,
+                name: parts.into_iter().next().expect("one part"),
+            }),
+            Err(_) => Err(invalid("expected `name` or `schema.name`")),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_sql())
+    }
+}
+
+/// Double-quotes an identifier for SQL.
+pub fn quote_identifier(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// What a dataset runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetQuery {
+    Sql(String),
+    Table(TableName),
+}
+
+impl DatasetQuery {
+    /// The query as SQL text.
+    pub fn to_sql(&self) -> String {
+        match self {
+            DatasetQuery::Sql(sql) => sql.clone(),
+            DatasetQuery::Table(table) => format!("SELECT * FROM {}", table.to_sql()),
+        }
+    }
+}
+
+/// A named query that can be downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub name: String,
+    pub description: Option<String>,
+    pub query: DatasetQuery,
+}
+
+/// Where the server's datasets come from.
+#[derive(Debug, Clone)]
+pub enum Catalog {
+    /// The `[[dataset]]` entries of the config file.
+    Configured(Vec<Dataset>),
+    /// Every table and view of schema `public` that the role may read, looked up on each
+    /// request so new tables show up without a restart.
+    PublicSchema,
+}
+
+/// Lists the relations of schema `public` the connected role can `SELECT` from.
+const LIST_PUBLIC_RELATIONS: &str = "\
+    SELECT c.relname::text \
+    FROM pg_catalog.pg_class c \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    WHERE n.nspname = 'public' \
+      AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
+      AND pg_catalog.has_table_privilege(c.oid, 'SELECT') \
+    ORDER BY 1";
+
+impl Catalog {
+    /// All datasets, in listing order.
+    pub async fn datasets(&self, pool: &Pool) -> Result<Vec<Dataset>, SourceError> {
+        match self {
+            Catalog::Configured(datasets) => Ok(datasets.clone()),
+            Catalog::PublicSchema => {
+                let client = pool.get().await.map_err(SourceError::Connect)?;
+                let rows = client
+                    .query(LIST_PUBLIC_RELATIONS, &[])
+                    .await
+                    .map_err(SourceError::Query)?;
+                Ok(rows
+                    .iter()
+                    .map(|row| {
+                        let name: String = row.get(0);
+                        Dataset {
+                            query: DatasetQuery::Table(TableName {
+                                schema: Some("public".to_owned()),
+                                name: name.clone(),
+                            }),
+                            name,
+                            description: None,
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The dataset called `name`, if there is one.
+    pub async fn find(&self, pool: &Pool, name: &str) -> Result<Option<Dataset>, SourceError> {
+        match self {
+            Catalog::Configured(datasets) => Ok(datasets
+                .iter()
+                .find(|dataset| dataset.name == name)
+                .cloned()),
+            Catalog::PublicSchema => Ok(self
+                .datasets(pool)
+                .await?
+                .into_iter()
+                .find(|dataset| dataset.name == name)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(given: &str) -> Result<TableName, InvalidTableName> {
+        given.parse()
+    }
+
+    #[test]
+    fn plain_and_qualified_names_are_quoted() {
+        assert_eq!(table("orders").unwrap().to_sql(), r#""orders""#);
+        assert_eq!(
+            table("sales.Orders").unwrap().to_sql(),
+            r#""sales"."Orders""#
+        );
+    }
+
+    #[test]
+    fn quoted_parts_may_hold_dots_and_quotes() {
+        let name = table(r#""my.schema"."a ""b"" c""#).unwrap();
+        assert_eq!(name.schema.as_deref(), Some("my.schema"));
+        assert_eq!(name.name, r#"a "b" c"#);
+        assert_eq!(name.to_sql(), r#""my.schema"."a ""b"" c""#);
+    }
+
+    #[test]
+    fn injection_attempts_stay_inside_the_identifier() {
+        let name = table(r#"x"; DROP TABLE y; --"#);
+        assert!(name.is_err());
+        let name = table(r#"orders; DROP TABLE y"#).unwrap();
+        assert_eq!(name.to_sql(), r#""orders; DROP TABLE y""#);
+    }
+
+    #[test]
+    fn malformed_names_are_rejected() {
+        for bad in [
+            "", ".", "a.", ".a", "a.b.c", r#""open"#, r#"a"b"#, "\"\"", "a\0b",
+        ] {
+            assert!(table(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Command-line front end: raw flags are parsed here, turned into validated settings by each
+//! command, and every outcome becomes an exit code in [`main`] alone.
+//!
+//! Exit codes: 0 success (a reader that closed stdout early counts as success), 1 the
+//! export or server failed, 2 bad usage or configuration, 130 interrupted.
+
+mod export;
+mod progress_line;
+mod serve;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Stream query results out of PostgreSQL as CSV, to files and over HTTP, in constant memory.
+#[derive(Debug, Parser)]
+#[command(name = "rowpipe", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Export one query or table to a file or to stdout.
+    Export(export::ExportArgs),
+    /// Serve datasets as downloads over HTTP.
+    Serve(serve::ServeArgs),
+}
+
+/// Why a command failed, which decides the exit code.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// The command line or configuration cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    /// The export or the server failed while running.
+    #[error("{0}")]
+    Failed(String),
+    /// Stopped by Ctrl-C or SIGTERM.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Failed(_) => ExitCode::from(1),
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Interrupted => ExitCode::from(130),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rowpipe: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Export(args) => {
+                init_logging("warn");
+                export::run(args).await
+            }
+            Command::Serve(args) => {
+                init_logging("info");
+                serve::run(args).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rowpipe: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the command's default level.
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,98 @@
+//! `rowpipe serve`: datasets over HTTP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use rowpipe::catalog::Catalog;
+use rowpipe::config::{Config, DEFAULT_LISTEN};
+use rowpipe::database::{self, PoolSettings, redact_url};
+use rowpipe::pipeline::ExportOptions;
+use rowpipe::server::{self, AppState};
+use rowpipe::source::CopyOptions;
+
+use super::{CliError, shutdown_signal};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// PostgreSQL connection URL; overrides the config file's `database.url`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    database: Option<String>,
+    /// Configuration file (TOML). Without one, every table and view of schema `public` that
+    /// the role can read is offered as a dataset.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080, or the config file's `server.listen`].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|error| CliError::Usage(error.to_string()))?,
+        None => Config::default(),
+    };
+    let url = args
+        .database
+        .clone()
+        .or_else(|| config.database.url.clone())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no database given: use --database URL, DATABASE_URL, or `url` under [database] in the config file".into(),
+            )
+        })?;
+    let settings = PoolSettings {
+        pool_size: config.database.pool_size,
+        connect_timeout: config.database.connect_timeout,
+        ..PoolSettings::default()
+    };
+    let pool =
+        database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
+    let catalog = if config.datasets.is_empty() {
+        Catalog::PublicSchema
+    } else {
+        Catalog::Configured(config.datasets())
+    };
+    let export = ExportOptions {
+        copy: CopyOptions {
+            statement_timeout: Some(config.database.statement_timeout),
+        },
+        stream: config.stream,
+    };
+    let listen = args
+        .listen
+        .or(config.server.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("the default address parses"));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| CliError::Failed(format!("cannot listen on {listen}: {error}")))?;
+    let address = listener.local_addr().unwrap_or(listen);
+    tracing::info!(
+        address = %address,
+        database = %redact_url(&url),
+        datasets = match &catalog {
+            Catalog::Configured(datasets) => datasets.len().to_string(),
+            Catalog::PublicSchema => "schema public".to_owned(),
+        },
+        "rowpipe serving on http://{address}/datasets",
+    );
+    if let Err(error) = check_database(&pool).await {
+        tracing::warn!(error = %error, "the database does not answer yet; serving anyway, /healthz reports 503");
+    }
+    let state = AppState::new(pool, catalog, export);
+    server::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|error| CliError::Failed(format!("server failed: {error}")))
+}
+
+async fn check_database(pool: &deadpool_postgres::Pool) -> Result<(), String> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|error| database::describe_pool_error(&error))?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(|error| database::describe_pg_error(&error))?;
+    Ok(())
+}

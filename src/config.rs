@@ -1,0 +1,371 @@
+//! The configuration file: what a server offers and the bounds every export runs within.
+//!
+//! Parsed from TOML with unknown keys rejected, then validated as a whole before anything
+//! starts, so a mistake fails at start-up with the file, the key and what was expected
+//! rather than at the first download. Every bound (chunk size, prefetch depth, pool size,
+//! timeouts) lives here with a named default.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::catalog::{Dataset, DatasetQuery, TableName};
+
+/// Bytes per chunk handed to the sink.
+pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+/// Chunks produced ahead of the sink.
+pub const DEFAULT_PREFETCH_DEPTH: usize = 4;
+/// Database connections the server keeps.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+/// How long one export query may run on the server (a slow client holds its snapshot open).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// The server's listening address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub stream: StreamConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[[dataset]]` entries; none means every table and view of schema `public`.
+    #[serde(default, rename = "dataset")]
+    pub datasets: Vec<DatasetConfig>,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL; `DATABASE_URL` and `--database` override it.
+    pub url: Option<String>,
+    /// Connections kept in the pool: at most this many downloads run at once.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Longest an export query may run, e.g. `"10min"`; `"0s"` means no limit.
+    #[serde(default = "default_statement_timeout", deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+    /// Longest opening a connection may take.
+    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: DEFAULT_POOL_SIZE,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            connect_timeout: default_connect_timeout(),
+        }
+    }
+}
+
+/// `[stream]`: how bytes move from the database to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Bytes per chunk written to the client (and per HTTP chunk).
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: usize,
+    /// Chunks read ahead of the client; 0 reads only when the client asks.
+    #[serde(default = "default_prefetch_depth")]
+    pub prefetch_depth: usize,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            prefetch_depth: DEFAULT_PREFETCH_DEPTH,
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `--listen` overrides it.
+    pub listen: Option<SocketAddr>,
+}
+
+/// One `[[dataset]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// The name in URLs: `/datasets/{name}.csv`.
+    pub name: String,
+    pub description: Option<String>,
+    /// The query; exactly one of `sql` and `table`.
+    pub sql: Option<String>,
+    /// A table or view, `name` or `schema.name`.
+    pub table: Option<String>,
+}
+
+fn default_pool_size() -> usize {
+    DEFAULT_POOL_SIZE
+}
+fn default_statement_timeout() -> Duration {
+    DEFAULT_STATEMENT_TIMEOUT
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_chunk_size() -> usize {
+    DEFAULT_CHUNK_SIZE
+}
+fn default_prefetch_depth() -> usize {
+    DEFAULT_PREFETCH_DEPTH
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// Parses a duration such as `"10min"`, `"30s"`, `"1h 30m"` or `"0s"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("invalid duration {text:?} ({error}); expected e.g. \"30s\", \"10min\" or \"1h\"")
+    })
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {}: {problem}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problem: ConfigProblem,
+}
+
+/// What is wrong with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("{0}")]
+    Syntax(#[source] toml::de::Error),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            path: path.to_owned(),
+            problem: ConfigProblem::Read(error),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let fail = |problem| ConfigError {
+            path: path.to_owned(),
+            problem,
+        };
+        let config: Config =
+            toml::from_str(text).map_err(|error| fail(ConfigProblem::Syntax(error)))?;
+        config
+            .validate()
+            .map_err(|(key, message)| fail(ConfigProblem::Invalid { key, message }))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.database.pool_size == 0 {
+            return Err(("database.pool_size".into(), "expected at least 1".into()));
+        }
+        if self.stream.chunk_size == 0 {
+            return Err((
+                "stream.chunk_size".into(),
+                "expected at least 1 byte".into(),
+            ));
+        }
+        if self.stream.chunk_size > 64 * 1024 * 1024 {
+            return Err((
+                "stream.chunk_size".into(),
+                "expected at most 67108864 (64 MiB)".into(),
+            ));
+        }
+        if self.stream.prefetch_depth > 1024 {
+            return Err((
+                "stream.prefetch_depth".into(),
+                "expected at most 1024".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (index, dataset) in self.datasets.iter().enumerate() {
+            let key = |field: &str| format!("dataset[{index}].{field}");
+            validate_dataset_name(&dataset.name).map_err(|message| (key("name"), message))?;
+            if !names.insert(dataset.name.as_str()) {
+                return Err((
+                    key("name"),
+                    format!("duplicate dataset name {:?}", dataset.name),
+                ));
+            }
+            dataset
+                .to_dataset()
+                .map_err(|(field, message)| (key(field), message))?;
+        }
+        Ok(())
+    }
+
+    /// The datasets the file declares, ready to serve.
+    pub fn datasets(&self) -> Vec<Dataset> {
+        self.datasets
+            .iter()
+            .map(|dataset| {
+                dataset
+                    .to_dataset()
+                    .expect("validated when the config was loaded")
+            })
+            .collect()
+    }
+}
+
+/// Dataset names appear in URLs and file names, so they keep to a safe alphabet.
+fn validate_dataset_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    if name.is_empty() {
+        Err("expected a non-empty name".into())
+    } else if !name.chars().all(allowed) {
+        Err(format!(
+            "invalid dataset name {name:?}: expected letters, digits, '_' and '-' only"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl DatasetConfig {
+    fn to_dataset(&self) -> Result<Dataset, (&'static str, String)> {
+        let query = match (&self.sql, &self.table) {
+            (Some(sql), None) if sql.trim().is_empty() => {
+                return Err(("sql", "expected a query, found an empty string".into()));
+            }
+            (Some(sql), None) => DatasetQuery::Sql(sql.clone()),
+            (None, Some(table)) => DatasetQuery::Table(
+                table
+                    .parse::<TableName>()
+                    .map_err(|error| ("table", error.to_string()))?,
+            ),
+            (Some(_), Some(_)) => {
+                return Err(("sql", "give either `sql` or `table`, not both".into()));
+            }
+            (None, None) => return Err(("sql", "missing: give `sql` or `table`".into())),
+        };
+        Ok(Dataset {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            query,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("rowpipe.toml")).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = parse(
+            r#"
+            [database]
+            url = "postgres://user@host/db"
+            pool_size = 8
+            statement_timeout = "10min"
+
+            [[dataset]]
+            name = "orders"
+            description = "All orders, oldest first"
+            sql = "SELECT * FROM orders ORDER BY id"
+
+            [[dataset]]
+            name = "customers"
+            table = "public.customers"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.database.statement_timeout, Duration::from_secs(600));
+        assert_eq!(config.stream, StreamConfig::default());
+        let datasets = config.datasets();
+        assert_eq!(datasets.len(), 2);
+        assert_eq!(
+            datasets[1].query.to_sql(),
+            r#"SELECT * FROM "public"."customers""#
+        );
+    }
+
+    #[test]
+    fn an_empty_file_means_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.database.pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(config.database.statement_timeout, DEFAULT_STATEMENT_TIMEOUT);
+        assert!(config.datasets.is_empty());
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_the_key() {
+        let cases = [
+            ("[database]\npool_sise = 3", "unknown field `pool_sise`"),
+            ("[databse]\n", "unknown field `databse`"),
+            ("[database]\npool_size = \"eight\"", "invalid type"),
+            (
+                "[database]\npool_size = 0",
+                "database.pool_size: expected at least 1",
+            ),
+            (
+                "[database]\nstatement_timeout = \"soon\"",
+                "invalid duration \"soon\"",
+            ),
+            ("[stream]\nchunk_size = 0", "stream.chunk_size"),
+            ("[[dataset]]\nname = \"a\"", "dataset[0].sql: missing"),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\ntable = \"t\"",
+                "not both",
+            ),
+            (
+                "[[dataset]]\nname = \"a b\"\nsql = \"SELECT 1\"",
+                "dataset[0].name: invalid dataset name",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\ntable = \"x.y.z\"",
+                "dataset[0].table: invalid table name",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\n[[dataset]]\nname = \"a\"\nsql = \"SELECT 2\"",
+                "dataset[1].name: duplicate dataset name",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\ncolour = 1",
+                "unknown field `colour`",
+            ),
+            ("[database\n", "rowpipe.toml"),
+        ];
+        for (text, expected) in cases {
+            let message = parse(text).unwrap_err();
+            assert!(
+                message.starts_with("config file rowpipe.toml: "),
+                "{message}"
+            );
+            assert!(
+                message.contains(expected),
+                "{text:?}: {message:?} lacks {expected:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The output formats rowpipe can produce, and what each one is called on the wire.
+//!
+//! A format is chosen by a URL suffix (`/datasets/orders.csv`) or by `--format`; this module
+//! is the one place that maps those names to a format and a format to its HTTP metadata.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Comma-separated values with a header line, byte for byte as PostgreSQL's
+    /// `COPY ... (FORMAT csv, HEADER)` writes them.
+    Csv,
+}
+
+impl Format {
+    /// Every supported format, in the order they are listed to users.
+    pub const ALL: &'static [Format] = &[Format::Csv];
+
+    /// The file-name extension and URL suffix, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+        }
+    }
+
+    /// The `Content-Type` of a download in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    /// The supported extensions as one human-readable list, e.g. for error messages.
+    pub fn supported_list() -> String {
+        Format::ALL
+            .iter()
+            .map(|format| format.extension())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// The name given is not a supported format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported format {given:?} (supported: {})",
+    Format::supported_list()
+)]
+pub struct UnknownFormat {
+    pub given: String,
+}
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|format| format.extension().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownFormat {
+                given: name.to_owned(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_extensions_case_insensitively() {
+        assert_eq!("csv".parse::<Format>(), Ok(Format::Csv));
+        assert_eq!("CSV".parse::<Format>(), Ok(Format::Csv));
+    }
+
+    #[test]
+    fn unknown_format_lists_the_supported_ones() {
+        let error = "xlsx".parse::<Format>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unsupported format \"xlsx\" (supported: csv)"
+        );
+    }
+}

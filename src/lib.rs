@@ -1,0 +1,49 @@
+//! rowpipe streams the result of a SQL query out of PostgreSQL as CSV, over HTTP and to
+//! files, in constant memory, and makes every failure look like a failure.
+//!
+//! It is a pipeline of small stages joined by bounded streams:
+//!
+//! ```text
+//! source (COPY) -> rechunk (pieces -> fixed-size chunks) -> prefetch -> sink (HTTP, file, stdout)
+//! ```
+//!
+//! Each stage is usable on its own. A handler in your own axum application can stream a
+//! query as CSV in a few lines:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use axum::{Router, body::Body, extract::State, http::header, response::IntoResponse, routing::get};
+//! use deadpool_postgres::Pool;
+//! use rowpipe::progress::Progress;
+//! use rowpipe::source::{CopyOptions, copy_csv};
+//! use rowpipe::stage::{prefetch, rechunk};
+//!
+//! async fn orders_csv(State(pool): State<Pool>) -> Result<impl IntoResponse, String> {
+//!     let rows = copy_csv(&pool, "SELECT * FROM orders ORDER BY id", &CopyOptions::default(), Arc::new(Progress::new()))
+//!         .await
+//!         .map_err(|error| error.to_string())?;
+//!     let chunks = prefetch(rechunk(rows, 64 * 1024), 4);
+//!     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], Body::from_stream(chunks)))
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = rowpipe::database::connect("postgres://app@localhost/shop", &Default::default())?;
+//! let app: Router = Router::new().route("/orders.csv", get(orders_csv)).with_state(pool);
+//! # Ok(()) }
+//! ```
+//!
+//! If the client goes away, the body is dropped, the pipeline with it, and the query is
+//! cancelled on the server; if the query fails half way, the body ends with an error and the
+//! client sees an aborted transfer, never a shorter file that looks complete.
+
+pub mod catalog;
+pub mod config;
+pub mod database;
+pub mod format;
+pub mod pipeline;
+pub mod progress;
+pub mod server;
+pub mod sink;
+pub mod source;
+pub mod stage;

@@ -1,0 +1,96 @@
+//! Every error a request can end in, and the one place where errors become HTTP answers:
+//! a status and a JSON body `{"error": {"code": ..., "message": ...}}`.
+//!
+//! Errors from the database include the SQLSTATE and the server's message, which help an
+//! operator and reveal no secret (passwords never reach these messages). The response
+//! carries the message in an extension so the logging middleware can log it once.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::format::Format;
+use crate::source::SourceError;
+
+/// A request that cannot be answered with data.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route for {path}; see /datasets")]
+    NotFound { path: String },
+    #[error("method {method} is not allowed here; use GET")]
+    MethodNotAllowed { method: String },
+    #[error("no dataset named {name:?}; see /datasets for the list")]
+    UnknownDataset { name: String },
+    #[error(
+        "unsupported format {}; supported: {}",
+        given.as_deref().map_or_else(|| "(none given)".to_owned(), |f| format!("{f:?}")),
+        Format::supported_list()
+    )]
+    UnknownFormat { given: Option<String> },
+    #[error("bad request: {message}")]
+    BadRequest { message: String },
+    #[error("{}{error}", dataset.as_deref().map(|d| format!("dataset {d:?}: ")).unwrap_or_default())]
+    Source {
+        dataset: Option<String>,
+        #[source]
+        error: SourceError,
+    },
+}
+
+impl ApiError {
+    pub fn source(dataset: Option<&str>, error: SourceError) -> Self {
+        ApiError::Source {
+            dataset: dataset.map(str::to_owned),
+            error,
+        }
+    }
+
+    /// The status and the machine-readable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed { .. } => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
+            ApiError::UnknownDataset { .. } => (StatusCode::NOT_FOUND, "unknown_dataset"),
+            ApiError::UnknownFormat { .. } => (StatusCode::NOT_FOUND, "unknown_format"),
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Source { error, .. } if error.is_timeout() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "statement_timeout")
+            }
+            ApiError::Source { error, .. } if error.is_unavailable() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            }
+            ApiError::Source { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "query_failed"),
+        }
+    }
+}
+
+/// The logged message of an error response, for the logging middleware.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = self.to_string();
+        let mut extra = serde_json::Map::new();
+        if let ApiError::Source { error, .. } = &self {
+            if let Some(state) = error.sqlstate() {
+                extra.insert("sqlstate".into(), json!(state.code()));
+            }
+        }
+        if let ApiError::UnknownFormat { .. } = &self {
+            let supported: Vec<&str> = Format::ALL.iter().map(|f| f.extension()).collect();
+            extra.insert("supported".into(), json!(supported));
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("code".into(), json!(code));
+        body.insert("message".into(), json!(message));
+        body.extend(extra);
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        response.extensions_mut().insert(ErrorMessage(message));
+        response
+    }
+}

@@ -1,0 +1,270 @@
+//! The routes: `GET /datasets`, `GET /datasets/{name}.{format}`, `GET /healthz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{StreamExt, stream};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+use tokio_postgres::types::Kind;
+
+use super::error::ErrorMessage;
+use super::{ApiError, AppState};
+use crate::catalog::Dataset;
+use crate::format::Format;
+use crate::pipeline;
+use crate::progress::Progress;
+use crate::sink::{DownloadLog, http_body};
+use crate::source::SourceError;
+
+/// How long `/healthz` waits for the database before calling it down.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The application's router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/datasets", get(list_datasets))
+        .route("/datasets/{file}", get(download))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(log_errors))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+    }
+}
+
+/// Logs every error response once, with the message the client was given.
+async fn log_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(ErrorMessage(message)) = response.extensions().get::<ErrorMessage>() {
+        let status = response.status().as_u16();
+        if response.status().is_server_error() {
+            tracing::error!(%method, %path, status, error = %message, "request failed");
+        } else {
+            tracing::info!(%method, %path, status, error = %message, "request rejected");
+        }
+    }
+    response
+}
+
+/// `GET /datasets`: every dataset with its columns and download links.
+async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+    let datasets = state
+        .catalog()
+        .datasets(state.pool())
+        .await
+        .map_err(|error| ApiError::source(None, error))?;
+    let client = state
+        .pool()
+        .get()
+        .await
+        .map_err(|error| ApiError::source(None, SourceError::Connect(error)))?;
+    let mut listing = Vec::with_capacity(datasets.len());
+    for dataset in &datasets {
+        let mut entry = json!({
+            "name": dataset.name,
+            "description": dataset.description,
+            "downloads": download_links(dataset),
+        });
+        match client.prepare(&dataset.query.to_sql()).await {
+            Ok(statement) => {
+                let columns: Vec<Value> = statement
+                    .columns()
+                    .iter()
+                    .map(|column| json!({ "name": column.name(), "type": type_name(column.type_()) }))
+                    .collect();
+                entry["columns"] = json!(columns);
+            }
+            Err(error) => {
+                let error = ApiError::source(Some(&dataset.name), SourceError::Query(error));
+                let (_, code) = error.status_and_code();
+                entry["columns"] = Value::Null;
+                entry["error"] = json!({ "code": code, "message": error.to_string() });
+            }
+        }
+        listing.push(entry);
+    }
+    Ok(Json(listing))
+}
+
+/// A type as PostgreSQL names it, arrays as `element[]`.
+fn type_name(ty: &tokio_postgres::types::Type) -> String {
+    match ty.kind() {
+        Kind::Array(element) => format!("{}[]", element.name()),
+        _ => ty.name().to_owned(),
+    }
+}
+
+fn download_links(dataset: &Dataset) -> Value {
+    let name = utf8_percent_encode(&dataset.name, NON_ALPHANUMERIC).to_string();
+    let links: serde_json::Map<String, Value> = Format::ALL
+        .iter()
+        .map(|format| {
+            (
+                format.extension().to_owned(),
+                json!(format!("/datasets/{name}.{}", format.extension())),
+            )
+        })
+        .collect();
+    Value::Object(links)
+}
+
+/// `GET /datasets/{name}.{format}`: the dataset as a streamed download.
+async fn download(
+    State(state): State<AppState>,
+    file: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(file) = file.map_err(|rejection| ApiError::BadRequest {
+        message: rejection.body_text(),
+    })?;
+    let (name, format) = match file.rsplit_once('.') {
+        Some((name, extension)) => {
+            let format = extension
+                .parse::<Format>()
+                .map_err(|_| ApiError::UnknownFormat {
+                    given: Some(extension.to_owned()),
+                })?;
+            (name, format)
+        }
+        None => return Err(ApiError::UnknownFormat { given: None }),
+    };
+    let dataset = state
+        .catalog()
+        .find(state.pool(), name)
+        .await
+        .map_err(|error| ApiError::source(None, error))?
+        .ok_or_else(|| ApiError::UnknownDataset {
+            name: name.to_owned(),
+        })?;
+
+    let progress = Arc::new(Progress::new());
+    let mut chunks = pipeline::open(
+        state.pool(),
+        &dataset.query.to_sql(),
+        format,
+        state.export(),
+        progress.clone(),
+    )
+    .await
+    .map_err(|error| ApiError::source(Some(&dataset.name), error))?;
+
+    // Wait for the first chunk before answering: a query that fails before producing it
+    // (a timeout during a long sort, an error in the first rows) still gets a proper
+    // status and JSON body instead of a broken 200.
+    let first = match chunks.next().await {
+        Some(Ok(chunk)) => Some(chunk),
+        Some(Err(error)) => return Err(ApiError::source(Some(&dataset.name), error)),
+        None => None,
+    };
+    let body = stream::iter(first.map(Ok)).chain(chunks);
+    let log = DownloadLog {
+        dataset: dataset.name.clone(),
+        format,
+        progress,
+    };
+    let mut response = http_body(body, log).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&format!("{}.{}", dataset.name, format.extension())),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+/// `attachment; filename="..."`, with an RFC 6266 `filename*` when the name is not plain
+/// ASCII (discovered table names can be anything).
+fn content_disposition(filename: &str) -> HeaderValue {
+    let plain = filename
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let value = if plain {
+        format!("attachment; filename=\"{filename}\"")
+    } else {
+        let fallback: String = filename
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let encoded = utf8_percent_encode(filename, NON_ALPHANUMERIC);
+        format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    };
+    HeaderValue::from_str(&value).expect("only ASCII goes into the header")
+}
+
+/// `GET /healthz`: 200 when the database answers a trivial query, 503 otherwise.
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let check = async {
+        let client = state.pool().get().await.map_err(SourceError::Connect)?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(SourceError::Query)?;
+        Ok::<_, SourceError>(())
+    };
+    match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
+        Ok(Err(error)) => Err(ApiError::source(None, error)),
+        Err(_) => Err(ApiError::source(
+            None,
+            SourceError::Connect(deadpool_postgres::PoolError::Timeout(
+                deadpool_postgres::TimeoutType::Wait,
+            )),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_file_names_are_quoted_as_they_are() {
+        assert_eq!(
+            content_disposition("orders.csv"),
+            "attachment; filename=\"orders.csv\""
+        );
+    }
+
+    #[test]
+    fn other_file_names_get_an_ascii_fallback_and_an_encoded_form() {
+        assert_eq!(
+            content_disposition("bestellungen \"ä\".csv"),
+            "attachment; filename=\"bestellungen____.csv\"; filename*=UTF-8''bestellungen%20%22%C3%A4%22%2Ecsv"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The atomic file sink, for `rowpipe export -o FILE`.
+//!
+//! Writes to `FILE.part` beside the target, fsyncs it, and renames it to `FILE` only after
+//! the stream ended without error, so `FILE` is either absent (or the previous complete
+//! export) or complete: never a shorter file that looks finished. On any failure, and when
+//! the export is interrupted (the future dropped, e.g. on Ctrl-C), the `.part` file is
+//! removed.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::io::AsyncWriteExt;
+
+use super::SinkError;
+use super::writer::drain;
+use crate::progress::Progress;
+
+/// Writes the stream to `target` atomically; see the module docs.
+pub async fn write_to_file<S, E>(
+    stream: S,
+    target: &Path,
+    progress: &Progress,
+) -> Result<(), SinkError<E>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SinkError::Write {
+            target: path,
+            source,
+        }
+    };
+    if target.is_dir() {
+        return Err(write_error(target)(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory",
+        )));
+    }
+    let mut part = PartFile::create(target)
+        .await
+        .map_err(write_error(&part_path(target)))?;
+    drain(stream, &mut part.file, progress)
+        .await
+        .map_err(|error| error.at(part.path.clone()))?;
+    part.commit(target).await.map_err(write_error(target))
+}
+
+/// `dir/name.csv` -> `dir/name.csv.part`.
+pub fn part_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().map(OsString::from).unwrap_or_default();
+    name.push(".part");
+    target.with_file_name(name)
+}
+
+/// A `.part` file that removes itself unless committed.
+struct PartFile {
+    path: PathBuf,
+    file: tokio::fs::File,
+    committed: bool,
+}
+
+impl PartFile {
+    async fn create(target: &Path) -> std::io::Result<Self> {
+        let path = part_path(target);
+        let file = tokio::fs::File::create(&path).await?;
+        Ok(Self {
+            path,
+            file,
+            committed: false,
+        })
+    }
+
+    /// Makes the data durable, then puts it in place under its final name.
+    async fn commit(mut self, target: &Path) -> std::io::Result<()> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        tokio::fs::rename(&self.path, target).await?;
+        self.committed = true;
+        // The rename itself is durable only once the directory is synced.
+        let directory = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        tokio::task::spawn_blocking(move || std::fs::File::open(directory)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)?
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+
+    fn chunks(
+        items: Vec<Result<&'static [u8], &'static str>>,
+    ) -> impl Stream<Item = Result<Bytes, &'static str>> + Unpin {
+        stream::iter(items.into_iter().map(|item| item.map(Bytes::from_static)))
+    }
+
+    #[tokio::test]
+    async fn a_complete_stream_lands_under_the_final_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let progress = Progress::new();
+        write_to_file(chunks(vec![Ok(b"a,b\n"), Ok(b"1,2\n")]), &target, &progress)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
+        assert!(!part_path(&target).exists());
+        assert_eq!(progress.bytes(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_failed_stream_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let result = write_to_file(
+            chunks(vec![Ok(b"a,b\n"), Err("boom")]),
+            &target,
+            &Progress::new(),
+        )
+        .await;
+        assert!(matches!(result, Err(SinkError::Upstream("boom"))));
+        assert!(!target.exists());
+        assert!(!part_path(&target).exists());
+    }
+
+    #[tokio::test]
+    async fn a_failed_stream_keeps_the_previous_complete_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        std::fs::write(&target, b"old complete export\n").unwrap();
+        let result = write_to_file(
+            chunks(vec![Ok(b"new"), Err("boom")]),
+            &target,
+            &Progress::new(),
+        )
+        .await;
+        assert!(result.is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"old complete export\n");
+    }
+
+    #[tokio::test]
+    async fn a_directory_or_missing_folder_is_a_write_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = write_to_file(chunks(vec![]), dir.path(), &Progress::new()).await;
+        assert!(matches!(result, Err(SinkError::Write { .. })));
+        let missing = dir.path().join("no/such/folder/out.csv");
+        let result = write_to_file(chunks(vec![]), &missing, &Progress::new()).await;
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("out.csv.part"), "{message}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Sinks: where the chunks end up. Each one delivers a stream of byte chunks and makes an
+//! upstream failure look like a failure to whoever receives the bytes.
+
+pub mod file;
+pub mod http;
+pub mod stdout;
+mod writer;
+
+pub use file::write_to_file;
+pub use http::{DownloadLog, http_body};
+pub use stdout::{StdoutOutcome, write_to_stdout};
+pub use writer::SinkError;

@@ -1,0 +1,87 @@
+//! Ownership of a pooled connection that is running a query on behalf of a stream.
+//!
+//! Dropping a `tokio-postgres` copy or row stream does *not* stop the query: the connection
+//! keeps reading and discarding rows until the server is done, and a pool would hand that
+//! busy connection to the next request. So whoever runs a streaming query holds it through
+//! a [`ConnectionGuard`]. Unless the stream ended cleanly and the guard was
+//! [released](ConnectionGuard::release), dropping the guard cancels the query on the server
+//! and discards the connection instead of returning it to the pool.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::{CancelToken, NoTls};
+
+/// A pooled connection that is returned to the pool only when explicitly released.
+pub struct ConnectionGuard {
+    client: Option<Object>,
+    cancel: CancelToken,
+}
+
+impl ConnectionGuard {
+    /// Takes a connection from the pool.
+    pub async fn checkout(pool: &Pool) -> Result<Self, deadpool_postgres::PoolError> {
+        let client = pool.get().await?;
+        let cancel = client.cancel_token();
+        Ok(Self {
+            client: Some(client),
+            cancel,
+        })
+    }
+
+    /// The connection, for running statements.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self.client
+            .as_ref()
+            .expect("a guard holds its client until it is consumed")
+    }
+
+    /// The query finished and the connection is idle again: return it to the pool.
+    pub fn release(mut self) {
+        drop(self.client.take());
+    }
+
+    /// The query already ended in an error, so there is nothing to cancel, but the
+    /// connection's state is unknown: close it rather than pool it.
+    pub fn discard(mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        // The stream was abandoned mid-query. Ask the server to stop it, then close the
+        // connection: the cancel would hit whatever the connection ran next, so it can
+        // never go back to the pool.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let cancel = self.cancel.clone();
+            PENDING_CANCELS.fetch_add(1, Ordering::SeqCst);
+            runtime.spawn(async move {
+                if let Err(error) = cancel.cancel_query(NoTls).await {
+                    tracing::warn!(error = %error, "could not cancel an abandoned query");
+                }
+                PENDING_CANCELS.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        drop(Object::take(client));
+    }
+}
+
+/// Cancel requests sent from [`ConnectionGuard`]'s `Drop` that have not finished yet.
+static PENDING_CANCELS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (at most `limit`) until every cancel request sent by a dropped guard has reached
+/// the server. A program that is about to exit calls this so that a query it abandoned does
+/// not keep running on the server after the process is gone.
+pub async fn cancels_settled(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while PENDING_CANCELS.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

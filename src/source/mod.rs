@@ -1,0 +1,9 @@
+//! Sources: where rows come from. Each source runs one query and yields its result as a
+//! stream of byte pieces, and owns whatever it takes to stop that query early.
+
+pub mod error;
+pub mod guard;
+pub mod postgres;
+
+pub use error::SourceError;
+pub use postgres::{CopyOptions, CopyStream, copy_csv};

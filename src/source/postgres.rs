@@ -1,0 +1,202 @@
+//! The PostgreSQL COPY source: runs a query through `COPY (...) TO STDOUT` and yields the
+//! server's own output, one piece per row.
+//!
+//! Every export runs in its own `REPEATABLE READ READ ONLY` transaction, so the result is
+//! one consistent snapshot and the query cannot write, with `statement_timeout` set for that
+//! transaction alone. The stream owns its connection through a [`ConnectionGuard`]: if it is
+//! dropped before the end, the query is cancelled on the server and the connection is
+//! discarded. Errors that happen before the first piece are returned by [`copy_csv`] itself,
+//! so a caller can still answer them properly; later ones end the stream with an `Err`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use futures_util::Stream;
+use tokio_postgres::CopyOutStream;
+
+use super::SourceError;
+use super::guard::ConnectionGuard;
+use crate::progress::Progress;
+
+/// How to run an export query.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Cancels the query when it runs longer than this; `None` leaves the server's setting.
+    pub statement_timeout: Option<Duration>,
+}
+
+/// Starts `COPY (<sql>) TO STDOUT (FORMAT csv, HEADER)` on a pooled connection.
+///
+/// Returns once the server has accepted the query, so a query that fails to plan is an
+/// `Err` here rather than a broken stream. Rows are counted into `progress`.
+pub async fn copy_csv(
+    pool: &Pool,
+    sql: &str,
+    options: &CopyOptions,
+    progress: Arc<Progress>,
+) -> Result<CopyStream, SourceError> {
+    let guard = ConnectionGuard::checkout(pool)
+        .await
+        .map_err(SourceError::Connect)?;
+    let begin = begin_statement(options);
+    let copy_sql = format!(
+        "COPY (\n{}\n) TO STDOUT (FORMAT csv, HEADER)",
+        strip_terminator(sql)
+    );
+    let started = async {
+        guard.client().batch_execute(&begin).await?;
+        guard.client().copy_out(copy_sql.as_str()).await
+    };
+    match started.await {
+        Ok(copy) => Ok(CopyStream {
+            state: State::Copying {
+                copy: Box::pin(copy),
+                guard,
+            },
+            messages: 0,
+            progress,
+        }),
+        Err(error) => {
+            // The server answered with an error, so nothing runs any more: the connection
+            // only needs its failed transaction rolled back to be reusable.
+            if error.as_db_error().is_some()
+                && guard.client().batch_execute("ROLLBACK").await.is_ok()
+            {
+                guard.release();
+            } else {
+                guard.discard();
+            }
+            Err(SourceError::Query(error))
+        }
+    }
+}
+
+/// The statements that open an export's transaction. Only numbers are formatted into it.
+fn begin_statement(options: &CopyOptions) -> String {
+    let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    if let Some(timeout) = options.statement_timeout {
+        begin.push_str(&format!(
+            "; SET LOCAL statement_timeout = {}",
+            timeout.as_millis().min(i32::MAX as u128)
+        ));
+    }
+    begin
+}
+
+/// Drops trailing whitespace and semicolons, which are fine at the end of a query but not
+/// inside `COPY ( ... )`.
+fn strip_terminator(sql: &str) -> &str {
+    sql.trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+}
+
+/// The rows of a running COPY; see [`copy_csv`].
+pub struct CopyStream {
+    state: State,
+    /// CopyData messages seen: the header line, then one per row.
+    messages: u64,
+    progress: Arc<Progress>,
+}
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per export, and it lives in the Copying state almost all its life"
+)]
+enum State {
+    Copying {
+        copy: Pin<Box<CopyOutStream>>,
+        guard: ConnectionGuard,
+    },
+    /// The rows are all out; the transaction is being closed before the connection goes
+    /// back to the pool.
+    Committing(Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>),
+    Done,
+}
+
+impl CopyStream {
+    /// Rows read so far (the header line not counted).
+    pub fn rows(&self) -> u64 {
+        self.messages.saturating_sub(1)
+    }
+}
+
+impl Stream for CopyStream {
+    type Item = Result<Bytes, SourceError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Copying { copy, .. } => match ready!(copy.as_mut().poll_next(cx)) {
+                    Some(Ok(piece)) => {
+                        if this.messages > 0 {
+                            this.progress.add_rows(1);
+                        }
+                        this.messages += 1;
+                        return Poll::Ready(Some(Ok(piece)));
+                    }
+                    Some(Err(source)) => {
+                        if let State::Copying { guard, .. } =
+                            std::mem::replace(&mut this.state, State::Done)
+                        {
+                            guard.discard();
+                        }
+                        let rows = this.rows();
+                        return Poll::Ready(Some(Err(SourceError::Interrupted { rows, source })));
+                    }
+                    None => {
+                        let State::Copying { guard, .. } =
+                            std::mem::replace(&mut this.state, State::Done)
+                        else {
+                            unreachable!("matched Copying above");
+                        };
+                        this.state = State::Committing(Box::pin(async move {
+                            guard.client().batch_execute("COMMIT").await?;
+                            guard.release();
+                            Ok(())
+                        }));
+                    }
+                },
+                State::Committing(commit) => {
+                    let committed = ready!(commit.as_mut().poll(cx));
+                    this.state = State::Done;
+                    if let Err(source) = committed {
+                        let rows = this.rows();
+                        return Poll::Ready(Some(Err(SourceError::Interrupted { rows, source })));
+                    }
+                }
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_semicolons_and_space_are_dropped() {
+        assert_eq!(strip_terminator("SELECT 1 ;\n\t"), "SELECT 1");
+        assert_eq!(strip_terminator("SELECT ';'"), "SELECT ';'");
+    }
+
+    #[test]
+    fn begin_sets_the_timeout_for_the_transaction_only() {
+        let options = CopyOptions {
+            statement_timeout: Some(Duration::from_secs(90)),
+        };
+        assert_eq!(
+            begin_statement(&options),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 90000"
+        );
+        assert_eq!(
+            begin_statement(&CopyOptions::default()),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        );
+    }
+}
