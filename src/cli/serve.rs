@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use rowpipe::catalog::Catalog;
 use rowpipe::config::{Config, DEFAULT_LISTEN};
-use rowpipe::database::{self, PoolSettings, redact_url};
-use rowpipe::pipeline::ExportOptions;
+use rowpipe::database::{self, redact_url};
 use rowpipe::server::{self, AppState};
-use rowpipe::source::CopyOptions;
 
 use super::{CliError, shutdown_signal};
 
@@ -41,24 +39,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
                 "no database given: use --database URL, DATABASE_URL, or `url` under [database] in the config file".into(),
             )
         })?;
-    let settings = PoolSettings {
-        pool_size: config.database.pool_size,
-        connect_timeout: config.database.connect_timeout,
-        ..PoolSettings::default()
-    };
-    let pool =
-        database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
-    let catalog = if config.datasets.is_empty() {
-        Catalog::PublicSchema
-    } else {
-        Catalog::Configured(config.datasets())
-    };
-    let export = ExportOptions {
-        copy: CopyOptions {
-            statement_timeout: Some(config.database.statement_timeout),
-        },
-        stream: config.stream,
-    };
+    let state =
+        AppState::from_config(&config, &url).map_err(|error| CliError::Usage(error.to_string()))?;
     let listen = args
         .listen
         .or(config.server.listen)
@@ -70,16 +52,15 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     tracing::info!(
         address = %address,
         database = %redact_url(&url),
-        datasets = match &catalog {
+        datasets = match state.catalog() {
             Catalog::Configured(datasets) => datasets.len().to_string(),
             Catalog::PublicSchema => "schema public".to_owned(),
         },
         "rowpipe serving on http://{address}/datasets",
     );
-    if let Err(error) = check_database(&pool).await {
+    if let Err(error) = check_database(state.pool()).await {
         tracing::warn!(error = %error, "the database does not answer yet; serving anyway, /healthz reports 503");
     }
-    let state = AppState::new(pool, catalog, export);
     server::serve(listener, state, shutdown_signal())
         .await
         .map_err(|error| CliError::Failed(format!("server failed: {error}")))

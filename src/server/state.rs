@@ -5,7 +5,10 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 
 use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
+use crate::source::CopyOptions;
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -28,6 +31,30 @@ impl AppState {
                 export,
             }),
         }
+    }
+
+    /// The state a configuration file describes, connected to `database_url`.
+    ///
+    /// No connection is opened yet; see [`database::connect`].
+    pub fn from_config(config: &Config, database_url: &str) -> Result<Self, InvalidUrl> {
+        let settings = PoolSettings {
+            pool_size: config.database.pool_size,
+            connect_timeout: config.database.connect_timeout,
+            ..PoolSettings::default()
+        };
+        let pool = database::connect(database_url, &settings)?;
+        let catalog = if config.datasets.is_empty() {
+            Catalog::PublicSchema
+        } else {
+            Catalog::Configured(config.datasets())
+        };
+        let export = ExportOptions {
+            copy: CopyOptions {
+                statement_timeout: Some(config.database.statement_timeout),
+            },
+            stream: config.stream,
+        };
+        Ok(Self::new(pool, catalog, export))
     }
 
     pub fn pool(&self) -> &Pool {

@@ -1,0 +1,541 @@
+//! One throwaway PostgreSQL cluster for the whole test process.
+//!
+//! The first test that calls [`cluster()`] runs `initdb` into a fresh temporary
+//! directory and starts a server that listens only on a Unix socket inside that
+//! directory, so it can collide neither with a system cluster nor with another test
+//! process. All tests of the `it` binary run in one process, in parallel threads, and
+//! share this server; each test isolates itself by creating its own database with
+//! [`Cluster::create_database`]. An `atexit` handler stops the server and deletes the
+//! directory when the process exits.
+//!
+//! A missing or broken PostgreSQL installation is a hard failure with instructions,
+//! never a silent skip: a suite that passes because it did not run proves nothing.
+
+use std::ffi::c_int;
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use tempfile::TempDir;
+
+use super::process::scrub_pg_env;
+use super::psql::{psql_copy_csv, psql_execute, psql_query_scalar};
+
+/// The port number, which for a Unix-socket-only server only names the socket file
+/// (`.s.PGSQL.5432`). The socket lives in a private directory, so the default port
+/// cannot clash with anything.
+const PORT: u16 = 5432;
+
+/// The superuser created by `initdb -U`, and the OS user the server runs as when the
+/// tests run as root.
+const SUPERUSER: &str = "postgres";
+
+/// Where Debian and Ubuntu install the server programs, one directory per major version.
+const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
+
+const INSTALL_HINT: &str = "the integration tests need a local PostgreSQL server installation \
+     (initdb, pg_ctl and psql); on Debian or Ubuntu run `apt-get install -y postgresql`";
+
+/// How many lines of the server log a startup failure shows.
+const LOG_TAIL_LINES: usize = 50;
+
+/// Seconds `pg_ctl start -w` waits for the server to accept connections.
+const START_TIMEOUT_SECS: &str = "60";
+
+unsafe extern "C" {
+    /// C library: call `callback` when the process exits normally (returning from
+    /// `main` or calling `exit`, which is how the libtest runner ends).
+    fn atexit(callback: extern "C" fn()) -> c_int;
+}
+
+/// The running test cluster. Obtain it with [`cluster()`].
+#[derive(Debug)]
+pub struct Cluster {
+    socket_dir: PathBuf,
+    log_path: PathBuf,
+}
+
+/// A database of its own for one test, created by [`Cluster::create_database`].
+///
+/// It is not dropped when the value goes out of scope: the whole cluster is thrown away
+/// at process exit, and dropping databases mid-run would only add work and races.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    name: String,
+    url: String,
+}
+
+/// The cluster, or why it could not be started. Storing the error (instead of
+/// panicking inside the initializer) means every test that needs the cluster fails with
+/// the same clear message, and startup is attempted only once.
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+
+/// What the exit handler needs to stop the server and delete its files. Also keeps the
+/// [`TempDir`] alive for the lifetime of the process (statics are never dropped, so the
+/// exit handler takes it out and drops it explicitly).
+static SERVER_FILES: Mutex<Option<ServerFiles>> = Mutex::new(None);
+
+/// The shared test cluster, started on first use.
+///
+/// Panics with installation hints and the server log if PostgreSQL cannot be started.
+#[track_caller]
+pub fn cluster() -> &'static Cluster {
+    match CLUSTER.get_or_init(Cluster::start) {
+        Ok(cluster) => cluster,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+impl Cluster {
+    /// The directory holding the server's Unix socket (`.s.PGSQL.5432`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The port number that names the socket file.
+    pub fn port(&self) -> u16 {
+        PORT
+    }
+
+    /// The server log, handy when debugging a failing test.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// A connection URL for database `dbname`, accepted by both libpq (psql) and
+    /// tokio-postgres: `postgresql://postgres@%2Ftmp%2Frowpipe-pg-XXXX:5432/dbname`.
+    ///
+    /// Both percent-decode the host and treat a host starting with `/` as a socket
+    /// directory (tokio-postgres 0.7: `UrlParser::host_param` calls `host_path`).
+    pub fn url(&self, dbname: &str) -> String {
+        format!(
+            "postgresql://{SUPERUSER}@{}:{PORT}/{}",
+            percent_encode(self.socket_dir.as_os_str().as_encoded_bytes()),
+            percent_encode(dbname.as_bytes()),
+        )
+    }
+
+    /// Creates an empty UTF-8 database with a name unique within the cluster, derived
+    /// from `name_prefix` (lowercased, non-alphanumerics replaced by `_`).
+    #[track_caller]
+    pub fn create_database(&self, name_prefix: &str) -> TestDb {
+        let name = unique_database_name(name_prefix);
+        // template0 is never connected to, so concurrent creations cannot fail with
+        // "source database is being accessed by other users".
+        psql_execute(
+            &self.url("postgres"),
+            &format!("CREATE DATABASE \"{name}\" TEMPLATE template0"),
+        );
+        TestDb {
+            url: self.url(&name),
+            name,
+        }
+    }
+
+    fn start() -> Result<Cluster, String> {
+        start_server().map_err(|problem| {
+            format!(
+                "cannot start the PostgreSQL cluster for the integration tests.\n\
+                 {problem}\n\
+                 hint: {INSTALL_HINT}"
+            )
+        })
+    }
+}
+
+impl TestDb {
+    /// The database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A URL for this database (see [`Cluster::url`]).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs an SQL script through psql; panics with psql's stderr on the first error.
+    #[track_caller]
+    pub fn execute(&self, sql: &str) {
+        psql_execute(&self.url, sql);
+    }
+
+    /// The single value `sql` returns, as printed by `psql -XAtq` (NULL is "").
+    #[track_caller]
+    pub fn query_scalar(&self, sql: &str) -> String {
+        psql_query_scalar(&self.url, sql)
+    }
+
+    /// PostgreSQL's own CSV for `query`; see [`psql_copy_csv`].
+    #[track_caller]
+    pub fn copy_csv(&self, query: &str) -> Vec<u8> {
+        psql_copy_csv(&self.url, query)
+    }
+}
+
+/// The full path of a PostgreSQL program (`psql`, `pg_ctl`, ...) from the installation
+/// the cluster uses, or just its name (to be looked up on `PATH`) if that installation
+/// lacks it.
+pub fn pg_program(name: &str) -> PathBuf {
+    pg_bin_dir()
+        .ok()
+        .map(|dir| dir.join(name))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+// ---------------------------------------------------------------------------------------
+// Starting the server
+// ---------------------------------------------------------------------------------------
+
+/// Files of the cluster, all inside one temporary directory.
+struct ClusterPaths {
+    /// The temporary directory itself; also the socket directory.
+    root: PathBuf,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+impl ClusterPaths {
+    fn inside(root: &Path) -> Self {
+        ClusterPaths {
+            root: root.to_path_buf(),
+            data_dir: root.join("data"),
+            log: root.join("server.log"),
+        }
+    }
+}
+
+fn start_server() -> Result<Cluster, String> {
+    let bin_dir = pg_bin_dir()?;
+    let user = ServerUser::detect()?;
+    let temp_dir = create_cluster_dir(user)?;
+    let paths = ClusterPaths::inside(temp_dir.path());
+    let pg_ctl = bin_dir.join("pg_ctl");
+
+    init_data_dir(&bin_dir.join("initdb"), &paths, user)?;
+    let started = start_postmaster(&pg_ctl, &paths, user);
+    let cluster = Cluster {
+        socket_dir: paths.root.clone(),
+        log_path: paths.log.clone(),
+    };
+    // Register cleanup even if startup failed: a server may be half up.
+    register_cleanup(ServerFiles {
+        pg_ctl,
+        paths,
+        user,
+        temp_dir,
+    });
+    started.map(|()| cluster)
+}
+
+/// The OS user that runs `initdb` and the server. PostgreSQL refuses to run as root, so
+/// when the tests run as root (typical in containers) the `postgres` user does.
+#[derive(Debug, Clone, Copy)]
+enum ServerUser {
+    Current,
+    Postgres { uid: u32, gid: u32 },
+}
+
+impl ServerUser {
+    fn detect() -> Result<Self, String> {
+        if effective_uid()? != 0 {
+            return Ok(ServerUser::Current);
+        }
+        let uid = id_number(&["-u", SUPERUSER]).map_err(|e| {
+            format!("running as root, so the server must run as the `{SUPERUSER}` user, but looking it up failed: {e}")
+        })?;
+        let gid = id_number(&["-g", SUPERUSER])?;
+        Ok(ServerUser::Postgres { uid, gid })
+    }
+
+    /// A command running `program` as this user, in `cwd`, with a clean environment.
+    fn command(self, program: &Path, cwd: &Path) -> Command {
+        let mut cmd = match self {
+            ServerUser::Current => Command::new(program),
+            ServerUser::Postgres { .. } => {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", SUPERUSER, "--"]).arg(program);
+                cmd
+            }
+        };
+        // The working directory must be accessible to the server user; the test's own
+        // (the package directory) may not be.
+        scrub_pg_env(&mut cmd).current_dir(cwd).stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// The effective uid: `/proc/self` is owned by it. Falls back to `id -u`.
+fn effective_uid() -> Result<u32, String> {
+    match fs::metadata("/proc/self") {
+        Ok(meta) => Ok(meta.uid()),
+        Err(_) => id_number(&["-u"]),
+    }
+}
+
+fn id_number(args: &[&str]) -> Result<u32, String> {
+    let mut cmd = Command::new("id");
+    cmd.args(args);
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if !output.status.success() {
+        return Err(command_failure(&cmd, &output));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .parse()
+        .map_err(|e| format!("{cmd:?} printed {text:?}: {e}"))
+}
+
+/// Creates the temporary directory for data, socket and log.
+///
+/// It lives directly in `/tmp` rather than a possibly long `$TMPDIR` because a Unix
+/// socket path must fit in about 107 bytes.
+fn create_cluster_dir(user: ServerUser) -> Result<TempDir, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("rowpipe-pg-")
+        .tempdir_in("/tmp")
+        .map_err(|e| format!("cannot create a temporary directory in /tmp: {e}"))?;
+    // World-traversable, so clients running as any user can reach the socket.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot chmod {}: {e}", dir.path().display()))?;
+    if let ServerUser::Postgres { uid, gid } = user {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {} to {SUPERUSER}: {e}", dir.path().display()))?;
+    }
+    Ok(dir)
+}
+
+/// Runs `initdb` with trust authentication and UTF-8 encoding, preferring the
+/// `C.UTF-8` locale and falling back to `C` where that locale is not installed.
+fn init_data_dir(initdb: &Path, paths: &ClusterPaths, user: ServerUser) -> Result<(), String> {
+    let mut failures = Vec::new();
+    for locale in ["C.UTF-8", "C"] {
+        let mut cmd = user.command(initdb, &paths.root);
+        cmd.arg("-D")
+            .arg(&paths.data_dir)
+            .args(["--auth=trust", "-U", SUPERUSER, "-E", "UTF8"])
+            .arg(format!("--locale={locale}"))
+            // The cluster is disposable; skipping fsync makes startup faster.
+            .arg("--no-sync");
+        let output = cmd
+            .output()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        failures.push(command_failure(&cmd, &output));
+        // initdb removes what it created on failure; make sure the retry starts clean.
+        let _ = fs::remove_dir_all(&paths.data_dir);
+    }
+    Err(failures.join("\n"))
+}
+
+/// Starts the server on a Unix socket only (`listen_addresses=''`), with fsync off
+/// because durability does not matter here, and enough connections for many parallel
+/// tests each running a server with a pool.
+fn start_postmaster(pg_ctl: &Path, paths: &ClusterPaths, user: ServerUser) -> Result<(), String> {
+    let server_options = format!(
+        "-k {} -c listen_addresses='' -p {PORT} -c fsync=off -c max_connections=200",
+        paths.root.display()
+    );
+    let mut cmd = user.command(pg_ctl, &paths.root);
+    cmd.args(["start", "-w", "-t", START_TIMEOUT_SECS, "-D"])
+        .arg(&paths.data_dir)
+        .arg("-l")
+        .arg(&paths.log)
+        .arg("-o")
+        .arg(server_options);
+    // With `-l`, the server's output goes to the log file, so it does not hold on to
+    // our pipes and `output()` returns when pg_ctl does.
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}\n--- last lines of the server log {} ---\n{}",
+        command_failure(&cmd, &output),
+        paths.log.display(),
+        log_tail(&paths.log),
+    ))
+}
+
+fn command_failure(cmd: &Command, output: &Output) -> String {
+    format!(
+        "{cmd:?} failed with {}:\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+fn log_tail(log: &Path) -> String {
+    match fs::read(log) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        }
+        Err(e) => format!("(cannot read it: {e})"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stopping the server at exit
+// ---------------------------------------------------------------------------------------
+
+struct ServerFiles {
+    pg_ctl: PathBuf,
+    paths: ClusterPaths,
+    user: ServerUser,
+    /// Deletes the whole cluster directory when dropped.
+    temp_dir: TempDir,
+}
+
+impl ServerFiles {
+    /// `pg_ctl stop -m immediate`: no checkpoint, since the data is thrown away anyway.
+    /// Errors are ignored; there is nobody left to report them to.
+    fn stop_server(&self) {
+        if !self.paths.data_dir.join("postmaster.pid").exists() {
+            return;
+        }
+        let mut cmd = self.user.command(&self.pg_ctl, &self.paths.root);
+        cmd.args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(&self.paths.data_dir);
+        let _ = cmd.output();
+    }
+}
+
+fn register_cleanup(files: ServerFiles) {
+    *SERVER_FILES.lock().unwrap_or_else(PoisonError::into_inner) = Some(files);
+    // SAFETY: `atexit` only records the function pointer. `stop_cluster_at_exit` is a
+    // plain function with no preconditions that never unwinds.
+    let status = unsafe { atexit(stop_cluster_at_exit) };
+    if status != 0 {
+        eprintln!(
+            "warning: cannot register an exit handler; the test PostgreSQL server will outlive this process"
+        );
+    }
+}
+
+/// Runs at process exit: stops the server, then deletes its directory.
+///
+/// Must not panic (a panic cannot unwind out of an `extern "C"` function and would
+/// abort), hence the poison-tolerant lock and ignored errors.
+extern "C" fn stop_cluster_at_exit() {
+    let files = SERVER_FILES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(files) = files {
+        files.stop_server();
+        drop(files.temp_dir);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------
+
+/// The `bin` directory of the newest usable PostgreSQL installation: `pg_config
+/// --bindir` if that has the server programs, else the newest
+/// `/usr/lib/postgresql/<version>/bin`. Looked up once.
+fn pg_bin_dir() -> Result<&'static Path, String> {
+    static BIN_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN_DIR
+        .get_or_init(find_pg_bin_dir)
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+fn find_pg_bin_dir() -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = pg_config_bin_dir()
+        .into_iter()
+        .chain(debian_bin_dirs_newest_first())
+        .collect();
+    candidates
+        .iter()
+        .find(|dir| has_server_programs(dir))
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "no PostgreSQL server programs (initdb, pg_ctl) found; looked in {candidates:?} \
+                 (from `pg_config --bindir` and {DEBIAN_PG_ROOT}/*/bin)"
+            )
+        })
+}
+
+fn has_server_programs(dir: &Path) -> bool {
+    ["initdb", "pg_ctl"]
+        .iter()
+        .all(|program| dir.join(program).is_file())
+}
+
+fn pg_config_bin_dir() -> Option<PathBuf> {
+    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let dir = String::from_utf8(output.stdout).ok()?;
+    Some(PathBuf::from(dir.trim()))
+}
+
+fn debian_bin_dirs_newest_first() -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(DEBIAN_PG_ROOT) else {
+        return Vec::new();
+    };
+    let mut versioned: Vec<(Vec<u32>, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = parse_version(entry.file_name().to_str()?)?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.into_iter().map(|(_, dir)| dir).collect()
+}
+
+/// `"15"` -> `[15]`, `"9.6"` -> `[9, 6]`; anything else is not a version directory.
+fn parse_version(name: &str) -> Option<Vec<u32>> {
+    name.split('.').map(|part| part.parse().ok()).collect()
+}
+
+/// A database name unique within this process (counter) and across processes sharing
+/// nothing but the naming scheme (pid), restricted to characters that need no quoting.
+fn unique_database_name(prefix: &str) -> String {
+    const MAX_PREFIX_CHARS: usize = 40; // identifiers are limited to 63 bytes
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let prefix: String = prefix
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .take(MAX_PREFIX_CHARS)
+        .collect();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{n}", std::process::id())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so the result is
+/// safe in any part of a URL (here: a socket path as the host, a database name).
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut encoded = String::with_capacity(bytes.len());
+    for &byte in bytes {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            write!(encoded, "%{byte:02X}").expect("writing to a String cannot fail");
+        }
+    }
+    encoded
+}

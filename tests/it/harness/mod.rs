@@ -1,0 +1,28 @@
+//! Shared integration-test harness for rowpipe.
+//!
+//! * [`cluster`]: one throwaway PostgreSQL server per test process, and a fresh
+//!   database per test.
+//! * [`psql`]: PostgreSQL's own CSV output (via psql `\copy`) as the reference.
+//! * [`http`]: a raw HTTP/1.1 client that checks what really goes over the wire.
+//! * [`cli`]: the `rowpipe` binary with a clean environment.
+//! * [`assert`]: byte-string comparison with readable failure reports.
+//! * [`server`]: rowpipe's HTTP server, in-process or as the real binary.
+//! * [`process`]: child processes with a clean environment and a timeout.
+
+// Each test module uses a different part of the harness.
+#![allow(dead_code, unused_imports)]
+
+pub mod assert;
+pub mod cli;
+pub mod cluster;
+pub mod http;
+pub mod process;
+pub mod psql;
+pub mod server;
+
+pub use assert::assert_bytes_eq;
+pub use cli::rowpipe;
+pub use cluster::{Cluster, TestDb, cluster};
+pub use process::{run, run_ok, run_with_input};
+pub use psql::psql_copy_csv;
+pub use server::{ServeProcess, TestServer};
