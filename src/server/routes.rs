@@ -12,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{StreamExt, stream};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio_postgres::types::Kind;
 
@@ -24,6 +24,14 @@ use crate::pipeline;
 use crate::progress::Progress;
 use crate::sink::{DownloadLog, http_body};
 use crate::source::SourceError;
+
+/// Everything but RFC 3986's unreserved characters, which stay as they are in a URL path
+/// segment (and in an RFC 5987 `filename*`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// How long `/healthz` waits for the database before calling it down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,7 +125,7 @@ fn type_name(ty: &tokio_postgres::types::Type) -> String {
 }
 
 fn download_links(dataset: &Dataset) -> Value {
-    let name = utf8_percent_encode(&dataset.name, NON_ALPHANUMERIC).to_string();
+    let name = utf8_percent_encode(&dataset.name, NOT_UNRESERVED).to_string();
     let links: serde_json::Map<String, Value> = Format::ALL
         .iter()
         .map(|format| {
@@ -220,7 +228,7 @@ fn content_disposition(filename: &str) -> HeaderValue {
                 }
             })
             .collect();
-        let encoded = utf8_percent_encode(filename, NON_ALPHANUMERIC);
+        let encoded = utf8_percent_encode(filename, NOT_UNRESERVED);
         format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
     };
     HeaderValue::from_str(&value).expect("only ASCII goes into the header")
@@ -264,7 +272,7 @@ mod tests {
     fn other_file_names_get_an_ascii_fallback_and_an_encoded_form() {
         assert_eq!(
             content_disposition("bestellungen \"ä\".csv"),
-            "attachment; filename=\"bestellungen____.csv\"; filename*=UTF-8''bestellungen%20%22%C3%A4%22%2Ecsv"
+            "attachment; filename=\"bestellungen____.csv\"; filename*=UTF-8''bestellungen%20%22%C3%A4%22.csv"
         );
     }
 }

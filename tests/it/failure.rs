@@ -35,6 +35,16 @@ fn database(prefix: &str) -> TestDb {
     db
 }
 
+/// `rowpipe serve --config` with [`config`], as a child process whose log can be read.
+/// The config file lives in the returned directory, which must outlive the server.
+fn serve_process(db: &TestDb) -> (ServeProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("rowpipe.toml");
+    std::fs::write(&config_path, config("")).unwrap();
+    let server = ServeProcess::start(db.url(), &["--config", config_path.to_str().unwrap()]);
+    (server, dir)
+}
+
 /// Backends of this database that run a query right now, other than the one asking.
 fn active_queries(db: &TestDb) -> u32 {
     db.query_scalar(&format!(
@@ -84,10 +94,7 @@ fn terminate_copy_backends(db: &TestDb) -> u32 {
 #[test]
 fn a_terminated_backend_aborts_the_response_and_is_logged_once() {
     let db = database("fail_terminate");
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("rowpipe.toml");
-    std::fs::write(&config_path, config("")).unwrap();
-    let server = ServeProcess::start(db.url(), &["--config", config_path.to_str().unwrap()]);
+    let (server, _config_dir) = serve_process(&db);
 
     let mut download = Download::start(server.addr(), "/datasets/endless.csv");
     assert_eq!(download.status(), 200);
@@ -268,10 +275,7 @@ fn a_hundred_disconnects_leave_the_pool_healthy() {
 #[test]
 fn a_stalled_client_makes_the_database_wait() {
     let db = database("fail_slow");
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("rowpipe.toml");
-    std::fs::write(&config_path, config("")).unwrap();
-    let server = ServeProcess::start(db.url(), &["--config", config_path.to_str().unwrap()]);
+    let (server, _config_dir) = serve_process(&db);
     let mut download = Download::start(server.addr(), "/datasets/endless.csv");
     download.read_body_bytes(64 * 1024);
 

@@ -1,5 +1,10 @@
 //! rowpipe's integration tests: one test binary, so all tests share one PostgreSQL
 //! cluster (see `harness::cluster`) and run in parallel threads.
 
+mod bad_input;
+mod cli;
+mod datasets;
+mod failure;
 mod harness;
 mod harness_selftest;
+mod output;
