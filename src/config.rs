@@ -151,8 +151,14 @@ pub struct ConfigError {
 pub enum ConfigProblem {
     #[error("cannot read it: {0}")]
     Read(#[source] std::io::Error),
-    #[error("{0}")]
-    Syntax(#[source] toml::de::Error),
+    /// Only the position and the parser's message: toml's own report quotes the offending
+    /// line, which may hold a password.
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
 }
@@ -174,7 +180,7 @@ impl Config {
             problem,
         };
         let config: Config =
-            toml::from_str(text).map_err(|error| fail(ConfigProblem::Syntax(error)))?;
+            toml::from_str(text).map_err(|error| fail(syntax_problem(text, &error)))?;
         config
             .validate()
             .map_err(|(key, message)| fail(ConfigProblem::Invalid { key, message }))?;
@@ -230,6 +236,19 @@ impl Config {
                     .expect("validated when the config was loaded")
             })
             .collect()
+    }
+}
+
+/// Locates a parse error by line and column (1-based) without quoting the line.
+fn syntax_problem(text: &str, error: &toml::de::Error) -> ConfigProblem {
+    let offset = error.span().map_or(0, |span| span.start).min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    ConfigProblem::Syntax {
+        line,
+        column,
+        message: error.message().trim_end().to_owned(),
     }
 }
 
@@ -354,7 +373,11 @@ mod tests {
                 "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\ncolour = 1",
                 "unknown field `colour`",
             ),
-            ("[database\n", "rowpipe.toml"),
+            ("[database\n", "line 1, column 10"),
+            (
+                "[database]\nurl = \"postgres://alice:s3cret@h/db",
+                "line 2, column",
+            ),
         ];
         for (text, expected) in cases {
             let message = parse(text).unwrap_err();

@@ -172,8 +172,24 @@ pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
             }
             text
         }
-        None => error.to_string(),
+        None => with_causes(error),
     }
+}
+
+/// An error's message followed by those of its causes ("error connecting to server:
+/// Connection refused"), skipping a cause whose text the message already contains.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = error.source();
+    }
+    text
 }
 
 /// Describes a failure to get a connection from the pool.

@@ -102,7 +102,8 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
                 eprintln!("rowpipe: output closed by its reader after {summary}")
             }
             Ok(()) => eprintln!("rowpipe: exported {summary}"),
-            Err(_) => eprintln!("rowpipe: stopped after {summary}"),
+            Err(_) if progress.bytes() > 0 => eprintln!("rowpipe: stopped after {summary}"),
+            Err(_) => {}
         }
     }
     outcome
