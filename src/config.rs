@@ -239,17 +239,58 @@ impl Config {
     }
 }
 
-/// Locates a parse error by line and column (1-based) without quoting the line.
+/// Locates a parse error by line, column and key without quoting the line, which may hold a
+/// password.
 fn syntax_problem(text: &str, error: &toml::de::Error) -> ConfigProblem {
     let offset = error.span().map_or(0, |span| span.start).min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let key = key_at(text, line_start, offset);
     ConfigProblem::Syntax {
         line,
         column,
-        message: error.message().trim_end().to_owned(),
+        message: match key {
+            Some(key) => format!("{key}: {}", error.message().trim_end()),
+            None => error.message().trim_end().to_owned(),
+        },
     }
+}
+
+/// The dotted key whose value starts before `offset` on the line at `line_start`, e.g.
+/// `database.pool_size` or `dataset[1].name`, or the table a header line names.
+fn key_at(text: &str, line_start: usize, offset: usize) -> Option<String> {
+    let line = text[line_start..].lines().next().unwrap_or_default().trim();
+    if line.starts_with('[') {
+        // The error is about a whole table, e.g. `[dataset]` where `[[dataset]]` belongs.
+        return Some(
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned(),
+        );
+    }
+    let (key, _) = text[line_start..offset].split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() {
+        return None;
+    }
+    let mut section = None;
+    let mut tables_seen = std::collections::HashMap::<&str, usize>::new();
+    for header in text[..line_start].lines().map(str::trim) {
+        if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+            let name = name.trim();
+            let index = tables_seen.entry(name).or_default();
+            section = Some(format!("{name}[{index}]"));
+            *index += 1;
+        } else if let Some(name) = header.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            section = Some(name.trim().to_owned());
+        }
+    }
+    Some(match section {
+        Some(section) => format!("{section}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 /// Dataset names appear in URLs and file names, so they keep to a safe alphabet.
@@ -342,7 +383,18 @@ mod tests {
         let cases = [
             ("[database]\npool_sise = 3", "unknown field `pool_sise`"),
             ("[databse]\n", "unknown field `databse`"),
-            ("[database]\npool_size = \"eight\"", "invalid type"),
+            (
+                "[database]\npool_size = \"eight\"",
+                "database.pool_size: invalid type",
+            ),
+            (
+                "[server]\nlisten = \"nowhere\"",
+                "line 2, column 10: server.listen: invalid socket",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\n[[dataset]]\nname = 7",
+                "dataset[1].name: invalid type",
+            ),
             (
                 "[database]\npool_size = 0",
                 "database.pool_size: expected at least 1",
