@@ -14,8 +14,10 @@ use crate::harness::{TestDb, assert_bytes_eq, cluster, psql_copy_csv, rowpipe, r
 /// A password planted in `DATABASE_URL`; it must never be printed.
 const SECRET: &str = "s3cretpw";
 
-/// A query that would stream for minutes (50M rows, about 5 GB) if nothing stopped it.
-const ENDLESS_SQL: &str = "SELECT g, repeat('x', 100) FROM generate_series(1, 50000000) g";
+/// A query that would stream for minutes (50M rows, about 5 GB) if nothing stopped it, and
+/// starts at once (one 50M-row `generate_series` in FROM would be materialized first).
+const ENDLESS_SQL: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) \
+                           FROM generate_series(0, 499) a, generate_series(1, 100000) b";
 
 /// How long a query may stay active on the server after rowpipe exited.
 const QUERY_GONE_WITHIN: Duration = Duration::from_secs(1);
