@@ -39,7 +39,8 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn source(dataset: Option<&str>, error: SourceError) -> Self {
+    /// A database failure, for `dataset` when the request was for one.
+    pub fn database(dataset: Option<&str>, error: SourceError) -> Self {
         ApiError::Source {
             dataset: dataset.map(str::to_owned),
             error,

@@ -82,12 +82,12 @@ async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>
         .catalog()
         .datasets(state.pool())
         .await
-        .map_err(|error| ApiError::source(None, error))?;
+        .map_err(|error| ApiError::database(None, error))?;
     let client = state
         .pool()
         .get()
         .await
-        .map_err(|error| ApiError::source(None, SourceError::Connect(error)))?;
+        .map_err(|error| ApiError::database(None, SourceError::Connect(error)))?;
     let mut listing = Vec::with_capacity(datasets.len());
     for dataset in &datasets {
         let mut entry = json!({
@@ -105,7 +105,7 @@ async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>
                 entry["columns"] = json!(columns);
             }
             Err(error) => {
-                let error = ApiError::source(Some(&dataset.name), SourceError::Query(error));
+                let error = ApiError::database(Some(&dataset.name), SourceError::Query(error));
                 let (_, code) = error.status_and_code();
                 entry["columns"] = Value::Null;
                 entry["error"] = json!({ "code": code, "message": error.to_string() });
@@ -161,7 +161,7 @@ async fn download(
         .catalog()
         .find(state.pool(), name)
         .await
-        .map_err(|error| ApiError::source(None, error))?
+        .map_err(|error| ApiError::database(None, error))?
         .ok_or_else(|| ApiError::UnknownDataset {
             name: name.to_owned(),
         })?;
@@ -175,14 +175,14 @@ async fn download(
         progress.clone(),
     )
     .await
-    .map_err(|error| ApiError::source(Some(&dataset.name), error))?;
+    .map_err(|error| ApiError::database(Some(&dataset.name), error))?;
 
     // Wait for the first chunk before answering: a query that fails before producing it
     // (a timeout during a long sort, an error in the first rows) still gets a proper
     // status and JSON body instead of a broken 200.
     let first = match chunks.next().await {
         Some(Ok(chunk)) => Some(chunk),
-        Some(Err(error)) => return Err(ApiError::source(Some(&dataset.name), error)),
+        Some(Err(error)) => return Err(ApiError::database(Some(&dataset.name), error)),
         None => None,
     };
     let body = stream::iter(first.map(Ok)).chain(chunks);
@@ -246,8 +246,8 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     };
     match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
-        Ok(Err(error)) => Err(ApiError::source(None, error)),
-        Err(_) => Err(ApiError::source(
+        Ok(Err(error)) => Err(ApiError::database(None, error)),
+        Err(_) => Err(ApiError::database(
             None,
             SourceError::Connect(deadpool_postgres::PoolError::Timeout(
                 deadpool_postgres::TimeoutType::Wait,
