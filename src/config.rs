@@ -14,9 +14,11 @@ use serde::{Deserialize, Deserializer};
 
 use crate::catalog::{Dataset, DatasetQuery, TableName};
 
-/// Bytes per chunk handed to the sink.
+/// Bytes per chunk handed to the sink. 8 KiB chunks cost twice the CPU; 256 KiB ones save
+/// little more and cost memory per download (bench/RESULTS.md).
 pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
-/// Chunks produced ahead of the sink.
+/// Chunks produced ahead of the sink. Without prefetch the database read and the client
+/// write take turns; 4 absorbs client-side hiccups for 192 KiB more (bench/RESULTS.md).
 pub const DEFAULT_PREFETCH_DEPTH: usize = 4;
 /// Database connections the server keeps.
 pub const DEFAULT_POOL_SIZE: usize = 8;

@@ -77,28 +77,6 @@ fn expect_error(server: &TestServer, path: &str, status: u16, code: &str) -> Val
     body["error"].clone()
 }
 
-/// A successful CSV download of `path`; returns the response for further checks.
-#[track_caller]
-fn expect_csv(server: &TestServer, path: &str) -> http::Response {
-    let response = http::get(server.addr(), path);
-    assert_eq!(
-        response.status,
-        200,
-        "GET {path}: {}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert!(
-        response.complete,
-        "GET {path} ended without its terminating chunk"
-    );
-    assert!(response.is_chunked(), "{:?}", response.headers);
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/csv; charset=utf-8")
-    );
-    response
-}
-
 /// Creates a login role that belongs to `db`'s test alone (roles are cluster-wide and
 /// tests run in parallel) and returns its name and a URL that connects as it.
 #[track_caller]
@@ -183,12 +161,12 @@ fn listing_describes_configured_datasets_in_order() {
         ])
     );
     // The links work.
-    let orders = expect_csv(&server, "/datasets/orders.csv");
+    let orders = http::get_csv(server.addr(), "/datasets/orders.csv");
     assert_bytes_eq(
         &orders.body,
         db.copy_csv("SELECT id, customer, total, placed_at, tags, total * 2 AS doubled FROM orders ORDER BY id"),
     );
-    let customers = expect_csv(&server, "/datasets/customers.csv");
+    let customers = http::get_csv(server.addr(), "/datasets/customers.csv");
     assert_bytes_eq(
         &customers.body,
         "id,name,since,vip,scores\n1,Ada,2020-01-01,t,\"{1,2}\"\n",
@@ -210,7 +188,7 @@ fn download_links_keep_unreserved_characters() {
     assert_eq!(sales["description"], Value::Null);
     let link = sales["downloads"]["csv"].as_str().expect("a csv link");
     // Whatever its spelling, the link must lead to the dataset.
-    let response = expect_csv(&server, link);
+    let response = http::get_csv(server.addr(), link);
     assert_bytes_eq(&response.body, "one\n1\n");
     assert_eq!(
         response.header("content-disposition"),
@@ -272,7 +250,7 @@ fn discovery_lists_what_the_role_can_read_in_public() {
         ("big_orders", "id,amount\n2,20\n"),
         ("order_totals", "total\n30.5\n"),
     ] {
-        let response = expect_csv(&reader, &format!("/datasets/{name}.csv"));
+        let response = http::get_csv(reader.addr(), &format!("/datasets/{name}.csv"));
         assert_bytes_eq(&response.body, expected);
         assert_eq!(
             response.header("content-disposition"),
@@ -303,7 +281,7 @@ fn discovery_sees_tables_created_after_start() {
 
     db.execute("CREATE TABLE late (label text); INSERT INTO late VALUES ('new, \"here\"');");
     assert_eq!(names(&list(&server)), ["early", "late"]);
-    let response = expect_csv(&server, "/datasets/late.csv");
+    let response = http::get_csv(server.addr(), "/datasets/late.csv");
     assert_bytes_eq(&response.body, "label\n\"new, \"\"here\"\"\"\n");
 
     db.execute("DROP TABLE early;");
@@ -346,11 +324,11 @@ fn discovery_serves_names_with_spaces_and_unicode() {
         );
         assert_eq!(link.matches('/').count(), 2, "{link}");
 
-        let response = expect_csv(&server, &link);
+        let response = http::get_csv(server.addr(), &link);
         assert_bytes_eq(&response.body, &expected);
         // Also by an encoding written independently of rowpipe's.
         let by_hand = format!("/datasets/{}.csv", percent_encode(table));
-        assert_bytes_eq(&expect_csv(&server, &by_hand).body, &expected);
+        assert_bytes_eq(&http::get_csv(server.addr(), &by_hand).body, &expected);
 
         let disposition = response
             .header("content-disposition")
@@ -478,7 +456,10 @@ fn broken_dataset_is_listed_with_its_error_and_fails_with_500() {
     );
 
     // The failure did not poison the server.
-    assert_bytes_eq(&expect_csv(&server, "/datasets/orders.csv").body, "id\n7\n");
+    assert_bytes_eq(
+        &http::get_csv(server.addr(), "/datasets/orders.csv").body,
+        "id\n7\n",
+    );
 }
 
 /// `GET /healthz` answers 200 `{"status":"ok"}` while the database answers.
@@ -527,7 +508,10 @@ fn error_in_the_first_rows_is_a_json_500() {
         assert!(message.contains("division by zero"), "{message}");
     }
     // A connection kept busy would make this wait for the pool and fail with 503.
-    assert_bytes_eq(&expect_csv(&server, "/datasets/fine.csv").body, "ok\n1\n");
+    assert_bytes_eq(
+        &http::get_csv(server.addr(), "/datasets/fine.csv").body,
+        "ok\n1\n",
+    );
 }
 
 /// Dataset queries run in a read-only transaction: an `INSERT ... RETURNING`, an `UPDATE`,
@@ -618,7 +602,7 @@ fn statement_timeout_is_a_503() {
     assert!(message.contains("statement timeout"), "{message}");
     // A quick query under the same limit is fine.
     assert_bytes_eq(
-        &expect_csv(&server, "/datasets/quick.csv").body,
+        &http::get_csv(server.addr(), "/datasets/quick.csv").body,
         "answer\n42\n",
     );
 }

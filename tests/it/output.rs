@@ -246,26 +246,7 @@ fn datasets_config(prelude: &str) -> String {
 /// documented headers, and returns the body.
 #[track_caller]
 fn download_csv(server: &TestServer, name: &str) -> Vec<u8> {
-    let response = http::get(server.addr(), &format!("/datasets/{name}.csv"));
-    assert_eq!(
-        response.status,
-        200,
-        "GET /datasets/{name}.csv: {}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert!(
-        response.complete,
-        "the download of {name} ended without its terminating chunk"
-    );
-    assert!(
-        response.is_chunked(),
-        "a download is streamed with chunked transfer encoding; headers: {:?}",
-        response.headers
-    );
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/csv; charset=utf-8")
-    );
+    let response = http::get_csv(server.addr(), &format!("/datasets/{name}.csv"));
     assert_eq!(
         response.header("content-disposition"),
         Some(format!("attachment; filename=\"{name}.csv\"").as_str())

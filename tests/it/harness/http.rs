@@ -93,6 +93,33 @@ pub fn request(
     parse_response(&connection.received, method)
 }
 
+/// `GET path`, checked to be a successful CSV download: status 200, chunked, complete
+/// (ended with its terminating chunk), `Content-Type: text/csv; charset=utf-8`.
+#[track_caller]
+pub fn get_csv(addr: SocketAddr, path: &str) -> Response {
+    let response = get(addr, path);
+    assert_eq!(
+        response.status,
+        200,
+        "GET {path}: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        response.complete,
+        "GET {path} ended without its terminating chunk"
+    );
+    assert!(
+        response.is_chunked(),
+        "a download is streamed with chunked transfer encoding; headers: {:?}",
+        response.headers
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    response
+}
+
 /// Reads the first `max_body_bytes` bytes of the body of `GET path` (or fewer, if the
 /// response is shorter), then drops the connection, like a client that gives up
 /// mid-download. Returns the status and how many body bytes were read.
