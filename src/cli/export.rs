@@ -84,11 +84,8 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
 
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
-    let mut reader_closed = false;
     let outcome = tokio::select! {
-        outcome = export(&pool, &query, &args, &options, &progress) => outcome.map(|ended| {
-            reader_closed = ended == StdoutOutcome::ReaderClosed;
-        }),
+        outcome = export(&pool, &query, &args, &options, &progress) => outcome,
         () = shutdown_signal() => Err(CliError::Interrupted),
     };
     line.finish();
@@ -98,15 +95,22 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     if !args.quiet {
         let summary = describe(&progress);
         match &outcome {
-            Ok(()) if reader_closed => {
+            Ok(Delivered::UntilReaderClosed) => {
                 eprintln!("rowpipe: output closed by its reader after {summary}")
             }
-            Ok(()) => eprintln!("rowpipe: exported {summary}"),
+            Ok(Delivered::Everything) => eprintln!("rowpipe: exported {summary}"),
             Err(_) if progress.bytes() > 0 => eprintln!("rowpipe: stopped after {summary}"),
             Err(_) => {}
         }
     }
-    outcome
+    outcome.map(|_| ())
+}
+
+/// How much of an export reached its destination.
+enum Delivered {
+    Everything,
+    /// Standard output's reader went away first (`rowpipe export | head`): still a success.
+    UntilReaderClosed,
 }
 
 async fn export(
@@ -115,7 +119,7 @@ async fn export(
     args: &ExportArgs,
     options: &ExportOptions,
     progress: &Arc<Progress>,
-) -> Result<StdoutOutcome, CliError> {
+) -> Result<Delivered, CliError> {
     let chunks = pipeline::open(
         pool,
         &query.to_sql(),
@@ -128,9 +132,15 @@ async fn export(
     match &args.output {
         Some(path) => write_to_file(chunks, path, progress)
             .await
-            .map(|()| StdoutOutcome::Complete)
+            .map(|()| Delivered::Everything)
             .map_err(sink_failed),
-        None => write_to_stdout(chunks, progress).await.map_err(sink_failed),
+        None => match write_to_stdout(chunks, progress)
+            .await
+            .map_err(sink_failed)?
+        {
+            StdoutOutcome::Complete => Ok(Delivered::Everything),
+            StdoutOutcome::ReaderClosed => Ok(Delivered::UntilReaderClosed),
+        },
     }
 }
 
