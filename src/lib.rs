@@ -40,6 +40,8 @@
 pub mod catalog;
 pub mod config;
 pub mod database;
+pub mod decode;
+pub mod encode;
 pub mod format;
 pub mod pipeline;
 pub mod progress;

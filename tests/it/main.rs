@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod copy_binary;
 mod datasets;
 mod failure;
 mod harness;
