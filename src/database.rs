@@ -56,8 +56,11 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
     let manager = Manager::from_config(
         config,
         NoTls,
+        // One cheap round trip per checkout finds connections the server dropped (a restart,
+        // an idle timeout) before a download starts on one; `Fast` would only notice the
+        // ones whose socket is already known to be closed.
         ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+            recycling_method: RecyclingMethod::Verified,
         },
     );
     Pool::builder(manager)

@@ -323,3 +323,40 @@ fn resident_kib(pid: u32) -> u64 {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
 }
+
+/// Pooled connections that the server dropped while they sat idle (a restart, an idle
+/// timeout, an operator) are replaced, never handed to the next download.
+#[test]
+fn connections_dropped_while_idle_are_replaced() {
+    let db = database("fail_idle");
+    let server = TestServer::start(db.url(), &config(""));
+    let expected = db.copy_csv("SELECT * FROM small");
+    assert_bytes_eq(
+        &http::get_csv(server.addr(), "/datasets/small.csv").body,
+        &expected,
+    );
+    assert_eq!(
+        rowpipe_connections(&db),
+        1,
+        "one idle connection stays pooled"
+    );
+
+    let terminated = db.query_scalar(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = '{}' AND application_name = 'rowpipe'",
+        db.name()
+    ));
+    assert_eq!(terminated, "1");
+    wait_until(
+        Duration::from_secs(5),
+        "the pooled connection is gone",
+        || rowpipe_connections(&db) == 0,
+    );
+
+    for _ in 0..3 {
+        assert_bytes_eq(
+            &http::get_csv(server.addr(), "/datasets/small.csv").body,
+            &expected,
+        );
+    }
+}
