@@ -4,12 +4,17 @@
 
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestDb, assert_bytes_eq, cluster, psql_copy_csv, rowpipe, run, run_ok};
+use rowpipe::sink::file::part_path;
+
+use crate::harness::{
+    TestDb, assert_bytes_eq, cluster, poll_until, psql_copy_csv, rowpipe, run, run_ok,
+    wait_for_exit,
+};
 
 /// A password planted in `DATABASE_URL`; it must never be printed.
 const SECRET: &str = "s3cretpw";
@@ -37,41 +42,10 @@ fn export_cmd(url: &str, args: &[&str]) -> Command {
     cmd
 }
 
-/// `path` with `.part` appended to its file name, where the file sink writes first.
-fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().expect("a file name").to_owned();
-    name.push(".part");
-    path.with_file_name(name)
-}
-
-/// Queries running in `db` right now, other than the one asking.
-fn active_queries(db: &TestDb) -> u32 {
-    let sql = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'active' \
-         AND pid <> pg_backend_pid()",
-        db.name()
-    );
-    db.query_scalar(&sql).parse().expect("a count")
-}
-
-/// Polls `condition` until it holds or `limit` passes; returns whether it held.
-fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Fails the test unless no query of `db` is active within [`QUERY_GONE_WITHIN`].
 #[track_caller]
 fn assert_no_query_left(db: &TestDb) {
-    let gone = wait_until(QUERY_GONE_WITHIN, || active_queries(db) == 0);
+    let gone = poll_until(QUERY_GONE_WITHIN, || db.active_queries() == 0).is_some();
     if !gone {
         let running = db.query_scalar(&format!(
             "SELECT string_agg(state || ': ' || query, ' | ') FROM pg_stat_activity \
@@ -89,23 +63,6 @@ fn collect(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
         let _ = pipe.read_to_end(&mut bytes);
         String::from_utf8_lossy(&bytes).into_owned()
     })
-}
-
-/// Waits for `child` to exit for at most `limit`; kills it and fails the test otherwise.
-#[track_caller]
-fn wait_for_exit(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for rowpipe") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("rowpipe did not exit within {limit:?} after {what}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A small table with values CSV has to quote.
@@ -498,7 +455,7 @@ fn interrupt_export(db: &TestDb, sql: &str, target: &Path) -> (ExitStatus, Strin
         .spawn()
         .expect("spawn rowpipe export");
     let stderr = collect(child.stderr.take().unwrap());
-    let running = wait_until(Duration::from_secs(30), || active_queries(db) > 0);
+    let running = poll_until(Duration::from_secs(30), || db.active_queries() > 0).is_some();
     if !running {
         let _ = child.kill();
         let _ = child.wait();

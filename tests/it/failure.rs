@@ -8,7 +8,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::harness::http::Download;
-use crate::harness::{ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, http, rowpipe};
+use crate::harness::{
+    ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, http, poll_until, rowpipe,
+    wait_for_exit,
+};
 
 /// A query that streams for far longer than any test runs (about 10 GB of CSV), starting at
 /// once: a single `generate_series` of 100M rows in FROM would be materialized first.
@@ -47,37 +50,16 @@ fn serve_process(db: &TestDb) -> (ServeProcess, tempfile::TempDir) {
     (server, dir)
 }
 
-/// Backends of this database that run a query right now, other than the one asking.
-fn active_queries(db: &TestDb) -> u32 {
-    db.query_scalar(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND state = 'active' AND pid <> pg_backend_pid()",
-        db.name()
-    ))
-    .parse()
-    .expect("a count")
-}
-
 /// Connections rowpipe holds to this database, busy or idle.
 fn rowpipe_connections(db: &TestDb) -> u32 {
-    db.query_scalar(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'rowpipe'",
-        db.name()
-    ))
-    .parse()
-    .expect("a count")
+    db.count_backends("application_name = 'rowpipe'")
 }
 
-/// Polls `condition` until it holds or `limit` passes; returns how long it took.
+/// Polls `condition` until it holds, failing the test after `limit`; returns how long it
+/// took.
 #[track_caller]
-fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !condition() {
-        if start.elapsed() > limit {
-            panic!("{what}: still not true after {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    start.elapsed()
+fn wait_until(limit: Duration, what: &str, condition: impl FnMut() -> bool) -> Duration {
+    poll_until(limit, condition).unwrap_or_else(|| panic!("{what}: still not true after {limit:?}"))
 }
 
 /// Terminates every backend of this database that is running a COPY; returns how many.
@@ -181,7 +163,7 @@ fn a_terminated_backend_fails_the_cli_export_and_leaves_no_file() {
         || std::fs::metadata(&part).is_ok_and(|meta| meta.len() > 1 << 20),
     );
     assert_eq!(terminate_copy_backends(&db), 1);
-    let (status, stderr) = wait_for_exit(child, Duration::from_secs(30));
+    let (status, stderr) = exit_code_and_stderr(child, Duration::from_secs(30));
     assert_eq!(status, Some(1), "stderr: {stderr}");
     assert!(stderr.contains("query failed after"), "{stderr}");
     assert!(
@@ -207,22 +189,13 @@ fn assert_no_stray_files(dir: &Path) {
 
 /// Waits for `child` to exit; returns its exit code and stderr.
 #[track_caller]
-fn wait_for_exit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
-            }
-            return (status.code(), stderr);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("rowpipe did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
+fn exit_code_and_stderr(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let status = wait_for_exit(&mut child, limit, "the backend was terminated");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
     }
+    (status.code(), stderr)
 }
 
 /// A client that disconnects mid-download has its query cancelled on the server within a
@@ -233,12 +206,12 @@ fn a_client_that_goes_away_has_its_query_cancelled() {
     let server = TestServer::start(db.url(), &config(""));
     let mut download = Download::start(server.addr(), "/datasets/endless.csv");
     download.read_body_bytes(256 * 1024);
-    assert_eq!(active_queries(&db), 1, "the COPY is running");
+    assert_eq!(db.active_queries(), 1, "the COPY is running");
     download.disconnect();
     let took = wait_until(
         Duration::from_secs(1),
         "no active query after the disconnect",
-        || active_queries(&db) == 0,
+        || db.active_queries() == 0,
     );
     eprintln!("query gone {took:?} after the disconnect");
     wait_until(
@@ -261,7 +234,7 @@ fn a_hundred_disconnects_leave_the_pool_healthy() {
         download.disconnect();
     }
     wait_until(Duration::from_secs(2), "no query left running", || {
-        active_queries(&db) == 0
+        db.active_queries() == 0
     });
     wait_until(Duration::from_secs(2), "no connection leaked", || {
         rowpipe_connections(&db) <= 4
@@ -289,12 +262,8 @@ fn a_stalled_client_makes_the_database_wait() {
     let mut download = Download::start(server.addr(), "/datasets/endless.csv");
     download.read_body_bytes(64 * 1024);
 
-    let waiting_to_write = || {
-        db.query_scalar(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%' AND wait_event = 'ClientWrite'",
-            db.name()
-        )) == "1"
-    };
+    let waiting_to_write =
+        || db.count_backends("query LIKE 'COPY%' AND wait_event = 'ClientWrite'") == 1;
     wait_until(
         Duration::from_secs(10),
         "the backend waits for rowpipe to read",
@@ -315,7 +284,7 @@ fn a_stalled_client_makes_the_database_wait() {
     wait_until(
         Duration::from_secs(1),
         "the stalled query is cancelled",
-        || active_queries(&db) == 0,
+        || db.active_queries() == 0,
     );
 }
 

@@ -175,6 +175,25 @@ impl TestDb {
     pub fn copy_csv(&self, query: &str) -> Vec<u8> {
         psql_copy_csv(&self.url, query)
     }
+
+    /// Backends of this database (other than the one asking) for which the SQL
+    /// `condition` over `pg_stat_activity` holds.
+    #[track_caller]
+    pub fn count_backends(&self, condition: &str) -> u32 {
+        self.query_scalar(&format!(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid() AND ({condition})",
+            self.name
+        ))
+        .parse()
+        .expect("a count")
+    }
+
+    /// Backends of this database running a query right now, other than the one asking.
+    #[track_caller]
+    pub fn active_queries(&self) -> u32 {
+        self.count_backends("state = 'active'")
+    }
 }
 
 /// The full path of a PostgreSQL program (`psql`, `pg_ctl`, ...) from the installation

@@ -23,6 +23,6 @@ pub mod server;
 pub use assert::assert_bytes_eq;
 pub use cli::rowpipe;
 pub use cluster::{Cluster, TestDb, cluster};
-pub use process::{run, run_ok, run_with_input};
+pub use process::{poll_until, run, run_ok, run_with_input, wait_for_exit};
 pub use psql::psql_copy_csv;
 pub use server::{ServeProcess, TestServer};

@@ -184,3 +184,35 @@ fn preview(bytes: &[u8]) -> String {
     }
     text
 }
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns how long it
+/// took, or `None` if it never held.
+pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for `child` to exit for at most `limit`; kills it and fails the test otherwise.
+#[track_caller]
+pub fn wait_for_exit(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for rowpipe") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rowpipe did not exit within {limit:?} after {what}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
