@@ -6,6 +6,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use crate::source::SourceError;
+
 /// How to connect and how many connections to keep.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -70,6 +72,16 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
         .create_timeout(Some(settings.connect_timeout + Duration::from_secs(1)))
         .build()
         .map_err(|error| invalid(error.to_string()))
+}
+
+/// Checks that the database answers: takes a pooled connection and runs an empty query.
+pub async fn ping(pool: &Pool) -> Result<(), SourceError> {
+    let client = pool.get().await.map_err(SourceError::Connect)?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(SourceError::Query)?;
+    Ok(())
 }
 
 /// Masks the password of a connection URL or `key=value` string, for messages and logs.

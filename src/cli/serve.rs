@@ -58,22 +58,10 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         },
         "rowpipe serving on http://{address}/datasets",
     );
-    if let Err(error) = check_database(state.pool()).await {
+    if let Err(error) = database::ping(state.pool()).await {
         tracing::warn!(error = %error, "the database does not answer yet; serving anyway, /healthz reports 503");
     }
     server::serve(listener, state, shutdown_signal())
         .await
         .map_err(|error| CliError::Failed(format!("server failed: {error}")))
-}
-
-async fn check_database(pool: &deadpool_postgres::Pool) -> Result<(), String> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|error| database::describe_pool_error(&error))?;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .map_err(|error| database::describe_pg_error(&error))?;
-    Ok(())
 }

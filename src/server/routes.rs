@@ -19,6 +19,7 @@ use tokio_postgres::types::Kind;
 use super::error::ErrorMessage;
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
+use crate::database;
 use crate::format::Format;
 use crate::pipeline;
 use crate::progress::Progress;
@@ -236,15 +237,7 @@ fn content_disposition(filename: &str) -> HeaderValue {
 
 /// `GET /healthz`: 200 when the database answers a trivial query, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let check = async {
-        let client = state.pool().get().await.map_err(SourceError::Connect)?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(SourceError::Query)?;
-        Ok::<_, SourceError>(())
-    };
-    match tokio::time::timeout(HEALTH_TIMEOUT, check).await {
+    match tokio::time::timeout(HEALTH_TIMEOUT, database::ping(state.pool())).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
         Ok(Err(error)) => Err(ApiError::database(None, error)),
         Err(_) => Err(ApiError::database(
