@@ -140,6 +140,24 @@ pub struct Dataset {
     pub name: String,
     pub description: Option<String>,
     pub query: DatasetQuery,
+    /// The query's `$1`, `$2`, ... in order.
+    pub params: Vec<ParamSpec>,
+    /// A unique column the query is ordered by, for resuming with `after`.
+    pub key: Option<String>,
+    /// More rows than this fail the download.
+    pub max_rows: Option<u64>,
+}
+
+/// A declared query parameter, filled from the query string or `--param`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    pub name: String,
+    /// A PostgreSQL type name, e.g. `timestamptz` or `text`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The value when the request gives none; without it the parameter is required.
+    pub default: Option<String>,
 }
 
 /// Where the server's datasets come from.
@@ -184,6 +202,9 @@ impl Catalog {
                             }),
                             name,
                             description: None,
+                            params: Vec::new(),
+                            key: None,
+                            max_rows: None,
                         }
                     })
                     .collect())

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::catalog::{Dataset, DatasetQuery, TableName};
+use crate::catalog::{Dataset, DatasetQuery, ParamSpec, TableName};
+use crate::pipeline::Engine;
 
 /// Bytes per chunk handed to the sink. 8 KiB chunks cost twice the CPU; 256 KiB ones save
 /// little more and cost memory per download (bench/RESULTS.md).
@@ -80,6 +81,9 @@ pub struct StreamConfig {
     /// Chunks read ahead of the client; 0 reads only when the client asks.
     #[serde(default = "default_prefetch_depth")]
     pub prefetch_depth: usize,
+    /// Who formats the values: rowpipe (`typed`) or the server's COPY (`copy`).
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 impl Default for StreamConfig {
@@ -87,6 +91,7 @@ impl Default for StreamConfig {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
             prefetch_depth: DEFAULT_PREFETCH_DEPTH,
+            engine: Engine::default(),
         }
     }
 }
@@ -97,6 +102,8 @@ impl Default for StreamConfig {
 pub struct ServerConfig {
     /// Address to listen on; `--listen` overrides it.
     pub listen: Option<SocketAddr>,
+    /// A download that would pass this many bytes fails (loudly, never a shorter file).
+    pub max_bytes: Option<u64>,
 }
 
 /// One `[[dataset]]` entry.
@@ -110,6 +117,35 @@ pub struct DatasetConfig {
     pub sql: Option<String>,
     /// A table or view, `name` or `schema.name`.
     pub table: Option<String>,
+    /// The parameters `$1`, `$2`, ... of `sql`, in order.
+    #[serde(default)]
+    pub params: Vec<ParamSpec>,
+    /// A unique column the query is ordered by: enables `?after=` to resume.
+    pub key: Option<String>,
+    /// More rows than this fail the download (loudly, never a shorter file).
+    pub max_rows: Option<u64>,
+}
+
+/// A parameter is a query-string key: a plain identifier, not one of the download
+/// options.
+fn validate_param_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !plain {
+        return Err(format!(
+            "parameter name {name:?} must be letters, digits and _, not starting with a digit"
+        ));
+    }
+    if crate::request::RESERVED_KEYS.contains(&name) {
+        return Err(format!(
+            "parameter name {name:?} is taken by a download option ({})",
+            crate::request::RESERVED_KEYS.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 fn default_pool_size() -> usize {
@@ -326,10 +362,29 @@ impl DatasetConfig {
             }
             (None, None) => return Err(("sql", "missing: give `sql` or `table`".into())),
         };
+        let mut names = HashSet::new();
+        for param in &self.params {
+            validate_param_name(&param.name).map_err(|message| ("params", message))?;
+            if !names.insert(param.name.as_str()) {
+                return Err(("params", format!("duplicate parameter {:?}", param.name)));
+            }
+            if param.type_name.trim().is_empty() {
+                return Err(("params", format!("parameter {:?} has no type", param.name)));
+            }
+        }
+        if !self.params.is_empty() && self.table.is_some() {
+            return Err(("params", "parameters need `sql`, not `table`".into()));
+        }
+        if self.key.as_deref().is_some_and(|key| key.is_empty()) {
+            return Err(("key", "expected a column name".into()));
+        }
         Ok(Dataset {
             name: self.name.clone(),
             description: self.description.clone(),
             query,
+            params: self.params.clone(),
+            key: self.key.clone(),
+            max_rows: self.max_rows,
         })
     }
 }

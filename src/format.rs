@@ -12,16 +12,26 @@ pub enum Format {
     /// Comma-separated values with a header line, byte for byte as PostgreSQL's
     /// `COPY ... (FORMAT csv, HEADER)` writes them.
     Csv,
+    /// Tab-separated values with a header line, as `COPY ... (FORMAT text, HEADER)` writes
+    /// them: `\N` for NULL, backslash escapes.
+    Tsv,
+    /// JSON Lines: one object per row, as `row_to_json` writes it.
+    Jsonl,
+    /// One JSON array of the same objects.
+    Json,
 }
 
 impl Format {
     /// Every supported format, in the order they are listed to users.
-    pub const ALL: &'static [Format] = &[Format::Csv];
+    pub const ALL: &'static [Format] = &[Format::Csv, Format::Tsv, Format::Jsonl, Format::Json];
 
     /// The file-name extension and URL suffix, without the dot.
     pub fn extension(self) -> &'static str {
         match self {
             Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Jsonl => "jsonl",
+            Format::Json => "json",
         }
     }
 
@@ -29,7 +39,15 @@ impl Format {
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Csv => "text/csv; charset=utf-8",
+            Format::Tsv => "text/tab-separated-values; charset=utf-8",
+            Format::Jsonl => "application/x-ndjson",
+            Format::Json => "application/json",
         }
+    }
+
+    /// Whether values are written as JSON (`to_json`) rather than as PostgreSQL's text.
+    pub fn is_json(self) -> bool {
+        matches!(self, Format::Jsonl | Format::Json)
     }
 
     /// The supported extensions as one human-readable list, e.g. for error messages.
@@ -80,6 +98,9 @@ mod tests {
     fn parses_extensions_case_insensitively() {
         assert_eq!("csv".parse::<Format>(), Ok(Format::Csv));
         assert_eq!("CSV".parse::<Format>(), Ok(Format::Csv));
+        assert_eq!("jsonl".parse::<Format>(), Ok(Format::Jsonl));
+        assert_eq!("Json".parse::<Format>(), Ok(Format::Json));
+        assert_eq!("tsv".parse::<Format>(), Ok(Format::Tsv));
     }
 
     #[test]
@@ -87,7 +108,7 @@ mod tests {
         let error = "xlsx".parse::<Format>().unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unsupported format \"xlsx\" (supported: csv)"
+            "unsupported format \"xlsx\" (supported: csv, tsv, jsonl, json)"
         );
     }
 }

@@ -1,44 +1,214 @@
-//! One export, assembled from the stages: source -> rechunk -> prefetch.
+//! One export, assembled from the stages:
+//!
+//! ```text
+//! typed engine: source (binary COPY or portal) -> encode (csv, tsv, jsonl, json)
+//!                   -> limit -> rechunk -> prefetch
+//! copy engine:  source (COPY csv/text, the server's own output) -> limit -> rechunk -> prefetch
+//! ```
 //!
 //! The CLI and the server both call [`open`], so a download and a file export run the same
 //! pipeline and differ only in their sink.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use deadpool_postgres::Pool;
+use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
 
 use crate::config::StreamConfig;
+use crate::encode::{
+    CsvEncoder, CsvOptionsError, CsvSettings, JsonArrayEncoder, JsonLinesEncoder, RowEncoder,
+    TsvEncoder,
+};
 use crate::format::Format;
 use crate::progress::Progress;
-use crate::source::{CopyOptions, CopyStream, SourceError, copy_csv};
-use crate::stage::{Prefetch, Rechunk, prefetch, rechunk};
+use crate::schema::Schema;
+use crate::source::typed::{ExportQuery, Formatting, ValueForm, copy_binary};
+use crate::source::{CopyOptions, SourceError, copy_csv, copy_text};
+use crate::stage::encode::{StreamError, encode};
+use crate::stage::{Limit, Limits, Prefetch, Rechunk, limit, prefetch, rechunk};
+
+/// The bytes of a running export, before chunking.
+type Pieces = Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send + Unpin>;
 
 /// The chunks of one running export.
-pub type ChunkStream = Prefetch<Rechunk<CopyStream>>;
+pub type ChunkStream = Prefetch<Rechunk<Limit<Pieces>>>;
 
-/// How to run exports: the query's limits and the byte stages' bounds.
+/// Who turns rows into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// rowpipe decodes PostgreSQL's binary COPY and formats every value itself: every
+    /// format and option, and less work for the database.
+    #[default]
+    Typed,
+    /// PostgreSQL's own `COPY ... (FORMAT csv | text)` output, passed through: `csv` and
+    /// `tsv` with their default options only.
+    Copy,
+}
+
+impl Engine {
+    pub const NAMES: &'static str = "typed, copy";
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Typed => "typed",
+            Engine::Copy => "copy",
+        })
+    }
+}
+
+impl FromStr for Engine {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "typed" => Ok(Engine::Typed),
+            "copy" => Ok(Engine::Copy),
+            _ => Err(format!(
+                "unknown engine {name:?} (supported: {})",
+                Engine::NAMES
+            )),
+        }
+    }
+}
+
+/// How to run exports: the query's limits, the byte stages' bounds and the engine.
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
     pub copy: CopyOptions,
     pub stream: StreamConfig,
+    /// Limits that fail an export which passes them.
+    pub limits: Limits,
 }
 
-/// Starts exporting the result of `sql` in `format`.
+/// What one export writes: the format and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub format: Format,
+    /// CSV's options; `header` applies to `tsv` too, the rest to `csv` alone.
+    pub csv: CsvSettings,
+    /// Let the server format every column (the typed engine's reference in tests).
+    pub formatting: Formatting,
+}
+
+impl Output {
+    /// `format` with its default options.
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            csv: CsvSettings::default(),
+            formatting: Formatting::Native,
+        }
+    }
+
+    /// Why `engine` cannot write this output, if it cannot.
+    pub fn check_engine(&self, engine: Engine) -> Result<(), OutputError> {
+        self.csv
+            .options
+            .validate()
+            .map_err(OutputError::CsvOptions)?;
+        if engine == Engine::Copy {
+            let defaults = Output::new(self.format);
+            let copyable = matches!(self.format, Format::Csv | Format::Tsv);
+            if !copyable || self.csv != defaults.csv {
+                return Err(OutputError::NeedsTypedEngine);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An output that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    #[error("{0}")]
+    CsvOptions(CsvOptionsError),
+    #[error(
+        "the copy engine writes csv and tsv with default options only, and no parameters, \
+         columns, limit or after; use the typed engine"
+    )]
+    NeedsTypedEngine,
+}
+
+/// Why an export could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Starts exporting the result of `query` as `output`.
 ///
 /// Returns once the database has accepted the query, so a query that cannot run is an
 /// `Err` here. Rows and bytes are counted into `progress` as they pass.
 pub async fn open(
     pool: &Pool,
-    sql: &str,
-    format: Format,
+    query: &ExportQuery,
+    output: &Output,
     options: &ExportOptions,
     progress: Arc<Progress>,
-) -> Result<ChunkStream, SourceError> {
-    let rows = match format {
-        Format::Csv => copy_csv(pool, sql, &options.copy, progress).await?,
+) -> Result<ChunkStream, OpenError> {
+    let engine = options.stream.engine;
+    output.check_engine(engine)?;
+    let shaped = !query.params.is_empty()
+        || query.columns.is_some()
+        || query.limit.is_some()
+        || query.after.is_some();
+    if engine == Engine::Copy && shaped {
+        return Err(OutputError::NeedsTypedEngine.into());
+    }
+    let sql = query.sql.as_str();
+    let chunk_size = options.stream.chunk_size;
+    let pieces: Pieces = match (engine, output.format) {
+        (Engine::Copy, format) => {
+            let copy = if format == Format::Tsv {
+                copy_text(pool, sql, &options.copy, progress.clone()).await?
+            } else {
+                copy_csv(pool, sql, &options.copy, progress.clone()).await?
+            };
+            Box::new(copy.map(|piece| piece.map_err(StreamError::from)))
+        }
+        (Engine::Typed, format) => {
+            let form = if format.is_json() {
+                ValueForm::Json
+            } else {
+                ValueForm::Text
+            };
+            let (pieces, schema) =
+                copy_binary(pool, query, form, output.formatting, &options.copy).await?;
+            let columns = schema.columns.len();
+            let encoder = row_encoder(schema, output)?;
+            Box::new(encode(
+                pieces,
+                columns,
+                encoder,
+                chunk_size,
+                progress.clone(),
+            ))
+        }
     };
     Ok(prefetch(
-        rechunk(rows, options.stream.chunk_size),
+        rechunk(limit(pieces, options.limits, progress), chunk_size),
         options.stream.prefetch_depth,
     ))
+}
+
+/// The encoder for `output`.
+fn row_encoder(schema: Schema, output: &Output) -> Result<Box<dyn RowEncoder>, OutputError> {
+    Ok(match output.format {
+        Format::Csv => {
+            Box::new(CsvEncoder::new(schema, &output.csv).map_err(OutputError::CsvOptions)?)
+        }
+        Format::Tsv => Box::new(TsvEncoder::new(schema, output.csv.header)),
+        Format::Jsonl => Box::new(JsonLinesEncoder::new(schema)),
+        Format::Json => Box::new(JsonArrayEncoder::new(schema)),
+    })
 }

@@ -6,14 +6,18 @@ use std::time::Duration;
 
 use clap::Args;
 use clap::builder::TypedValueParser;
-use rowpipe::catalog::{DatasetQuery, TableName};
-use rowpipe::config::{DEFAULT_CHUNK_SIZE, DEFAULT_PREFETCH_DEPTH, StreamConfig, parse_duration};
+use rowpipe::catalog::{Dataset, DatasetQuery, TableName};
+use rowpipe::config::{
+    Config, DEFAULT_CHUNK_SIZE, DEFAULT_PREFETCH_DEPTH, StreamConfig, parse_duration,
+};
 use rowpipe::database::{self, PoolSettings};
 use rowpipe::format::Format;
-use rowpipe::pipeline::{self, ExportOptions};
+use rowpipe::pipeline::{self, Engine, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
+use rowpipe::request::{RESERVED_KEYS, Request as Download};
 use rowpipe::sink::{SinkError, StdoutOutcome, write_to_file, write_to_stdout};
 use rowpipe::source::{CopyOptions, SourceError, guard::cancels_settled};
+use rowpipe::stage::{Limits, StreamError};
 
 use super::progress_line::{ProgressLine, describe};
 use super::{CliError, shutdown_signal};
@@ -22,23 +26,70 @@ use super::{CliError, shutdown_signal};
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("query").required(true).args(["sql", "table"])))]
+#[command(group(clap::ArgGroup::new("query").required(true).args(["sql", "table", "dataset"])))]
 pub struct ExportArgs {
-    /// PostgreSQL connection URL, e.g. postgres://user@host/db (or a key=value string).
+    /// PostgreSQL connection URL, e.g. postgres://user@host/db (or a key=value string);
+    /// overrides the config file's `database.url`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
-    database: String,
+    database: Option<String>,
     /// The query to export.
     #[arg(long, value_name = "SELECT ...")]
     sql: Option<String>,
     /// A table or view to export whole: `name` or `schema.name`, quoted as identifiers.
     #[arg(long, value_name = "NAME")]
     table: Option<String>,
+    /// A dataset of the config file (with its parameters, key and max_rows).
+    #[arg(long, value_name = "NAME", requires = "config")]
+    dataset: Option<String>,
+    /// The config file that declares --dataset.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A value for a parameter the dataset declares; repeat for more.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Only these columns, in this order: `a,b`.
+    #[arg(long, value_name = "A,B,...")]
+    columns: Option<String>,
+    /// Only the first N rows.
+    #[arg(long, value_name = "N")]
+    limit: Option<String>,
+    /// The unique column the query is ordered by (a dataset's `key`), for --after.
+    #[arg(long, value_name = "COLUMN")]
+    key: Option<String>,
+    /// Only the rows whose key is greater than this value.
+    #[arg(long, value_name = "VALUE")]
+    after: Option<String>,
+    /// Fail if the result has more rows than this.
+    #[arg(long, value_name = "N")]
+    max_rows: Option<u64>,
+    /// Fail if the output would pass this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_bytes: Option<u64>,
     /// Write to this file (via FILE.part, renamed when complete) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Output format.
+    /// Output format: csv, tsv, jsonl or json.
     #[arg(long, default_value = "csv", value_name = "FORMAT")]
     format: Format,
+    /// Write the header line (csv, tsv).
+    #[arg(long, value_name = "true|false")]
+    header: Option<String>,
+    /// CSV field delimiter, one character.
+    #[arg(long, value_name = "CHAR")]
+    delimiter: Option<String>,
+    /// CSV text for NULL (default: empty).
+    #[arg(long, value_name = "TEXT")]
+    null: Option<String>,
+    /// Which CSV values are quoted whatever their content.
+    #[arg(long, value_name = "minimal|all|nonnumeric")]
+    quote: Option<String>,
+    /// CSV for Excel: byte-order mark, CRLF, formula-like text cells prefixed with '.
+    #[arg(long)]
+    excel: bool,
+    /// Who formats the values: rowpipe (typed) or PostgreSQL's COPY (copy; csv and tsv
+    /// with default options only).
+    #[arg(long, default_value = "typed", value_name = "ENGINE")]
+    engine: Engine,
     /// Show neither progress nor the summary line.
     #[arg(short, long)]
     quiet: bool,
@@ -54,24 +105,32 @@ pub struct ExportArgs {
 }
 
 pub async fn run(args: ExportArgs) -> Result<(), CliError> {
-    let query = match (&args.sql, &args.table) {
-        (Some(sql), _) if sql.trim().is_empty() => {
-            return Err(CliError::Usage("--sql is empty".into()));
-        }
-        (Some(sql), _) => DatasetQuery::Sql(sql.clone()),
-        (None, Some(table)) => DatasetQuery::Table(
-            table
-                .parse::<TableName>()
-                .map_err(|error| CliError::Usage(format!("--table: {error}")))?,
-        ),
-        (None, None) => unreachable!("clap requires --sql or --table"),
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|error| CliError::Usage(error.to_string()))?,
+        None => Config::default(),
     };
+    let dataset = dataset_for(&args, &config)?;
+    let request = Download::build(&dataset, args.format, request_pairs(&args)?)
+        .map_err(|error| CliError::Usage(error.to_string()))?;
+    request
+        .output
+        .check_engine(args.engine)
+        .map_err(|error| CliError::Usage(error.to_string()))?;
+    let url = args
+        .database
+        .clone()
+        .or_else(|| config.database.url.clone())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no database given: use --database URL, DATABASE_URL, or `url` under [database] in the config file".into(),
+            )
+        })?;
     let settings = PoolSettings {
         pool_size: 1,
         ..PoolSettings::default()
     };
-    let pool = database::connect(&args.database, &settings)
-        .map_err(|error| CliError::Usage(error.to_string()))?;
+    let pool =
+        database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
     let options = ExportOptions {
         copy: CopyOptions {
             statement_timeout: args.statement_timeout,
@@ -79,13 +138,18 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
         stream: StreamConfig {
             chunk_size: args.chunk_size,
             prefetch_depth: args.prefetch_depth,
+            engine: args.engine,
+        },
+        limits: Limits {
+            max_rows: args.max_rows.or(dataset.max_rows),
+            max_bytes: args.max_bytes,
         },
     };
 
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
     let outcome = tokio::select! {
-        outcome = export(&pool, &query, &args, &options, &progress) => outcome,
+        outcome = export(&pool, &request, &args, &options, &progress) => outcome,
         () = shutdown_signal() => Err(CliError::Interrupted),
     };
     line.finish();
@@ -115,20 +179,24 @@ enum Delivered {
 
 async fn export(
     pool: &deadpool_postgres::Pool,
-    query: &DatasetQuery,
+    request: &Download,
     args: &ExportArgs,
     options: &ExportOptions,
     progress: &Arc<Progress>,
 ) -> Result<Delivered, CliError> {
     let chunks = pipeline::open(
         pool,
-        &query.to_sql(),
-        args.format,
+        &request.query,
+        &request.output,
         options,
         progress.clone(),
     )
     .await
-    .map_err(source_failed)?;
+    .map_err(|error| match error {
+        OpenError::Output(error) => CliError::Usage(error.to_string()),
+        OpenError::Source(SourceError::Rejected(rejected)) => CliError::Usage(rejected.to_string()),
+        OpenError::Source(error) => CliError::Failed(error.to_string()),
+    })?;
     match &args.output {
         Some(path) => write_to_file(chunks, path, progress)
             .await
@@ -144,13 +212,85 @@ async fn export(
     }
 }
 
-fn source_failed(error: SourceError) -> CliError {
-    CliError::Failed(error.to_string())
+/// The dataset to export: one of the config file's, or one made of --sql or --table.
+fn dataset_for(args: &ExportArgs, config: &Config) -> Result<Dataset, CliError> {
+    if let Some(name) = &args.dataset {
+        let dataset = config
+            .datasets()
+            .into_iter()
+            .find(|dataset| dataset.name == *name)
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--dataset: no dataset named {name:?} in the config file"
+                ))
+            })?;
+        if args.key.is_some() {
+            return Err(CliError::Usage(
+                "--key: a dataset declares its own key".into(),
+            ));
+        }
+        return Ok(dataset);
+    }
+    let query = match (&args.sql, &args.table) {
+        (Some(sql), _) if sql.trim().is_empty() => {
+            return Err(CliError::Usage("--sql is empty".into()));
+        }
+        (Some(sql), _) => DatasetQuery::Sql(sql.clone()),
+        (None, Some(table)) => DatasetQuery::Table(
+            table
+                .parse::<TableName>()
+                .map_err(|error| CliError::Usage(format!("--table: {error}")))?,
+        ),
+        (None, None) => unreachable!("clap requires --sql, --table or --dataset"),
+    };
+    Ok(Dataset {
+        name: "export".into(),
+        description: None,
+        query,
+        params: Vec::new(),
+        key: args.key.clone(),
+        max_rows: None,
+    })
 }
 
-fn sink_failed(error: SinkError<SourceError>) -> CliError {
-    match error {
-        SinkError::Upstream(error) => source_failed(error),
-        write => CliError::Failed(write.to_string()),
+/// The flags as request pairs, for the same parser as the HTTP query string.
+fn request_pairs(args: &ExportArgs) -> Result<Vec<(String, String)>, CliError> {
+    let flags = [
+        ("header", args.header.as_deref()),
+        ("delimiter", args.delimiter.as_deref()),
+        ("null", args.null.as_deref()),
+        ("quote", args.quote.as_deref()),
+        ("excel", args.excel.then_some("true")),
+        ("columns", args.columns.as_deref()),
+        ("limit", args.limit.as_deref()),
+        ("after", args.after.as_deref()),
+    ];
+    let mut pairs: Vec<(String, String)> = flags
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned())))
+        .collect();
+    for param in &args.params {
+        let (name, value) = param
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--param {param:?}: expected NAME=VALUE")))?;
+        if is_reserved(name) {
+            return Err(CliError::Usage(format!(
+                "--param {name}: not a parameter; use --{name}"
+            )));
+        }
+        pairs.push((name.to_owned(), value.to_owned()));
     }
+    Ok(pairs)
+}
+
+/// Whether `name` is a download option rather than a parameter.
+fn is_reserved(name: &str) -> bool {
+    RESERVED_KEYS.contains(&name)
+}
+
+fn sink_failed(error: SinkError<StreamError>) -> CliError {
+    CliError::Failed(match error {
+        SinkError::Upstream(error) => error.to_string(),
+        write => write.to_string(),
+    })
 }

@@ -1,8 +1,75 @@
 //! Encoders: rows turned into the bytes of an output format.
 //!
-//! An encoder appends to a caller's buffer (`BytesMut` or `Vec<u8>`) and does no IO, so the
-//! caller decides when a buffer is full enough to hand on.
+//! An encoder appends to a caller's buffer and does no IO, so the caller decides when a
+//! buffer is full enough to hand on. The field writers ([`CsvWriter`], [`text`]) know one
+//! format's quoting; the row encoders ([`RowEncoder`]) know a result's columns and turn
+//! decoded binary rows into whole lines of a format.
 
 pub mod csv;
+pub mod json;
+pub mod table;
+pub mod text;
 
 pub use csv::{CsvOptions, CsvOptionsError, CsvWriter, QuoteStyle};
+pub use json::{JsonArrayEncoder, JsonLinesEncoder};
+pub use table::{CsvEncoder, CsvQuoting, CsvSettings, TsvEncoder};
+
+use crate::decode::RowRef;
+use crate::schema::{Column, ColumnForm, Schema};
+use crate::value::ValueError;
+
+/// Turns a result's rows into one output format.
+///
+/// The caller writes [`begin`](Self::begin) once, then every row, then
+/// [`end`](Self::end), all into buffers it hands on in order.
+pub trait RowEncoder: Send {
+    /// What comes before the first row: a header line, an opening bracket, a byte-order
+    /// mark, or nothing.
+    fn begin(&mut self, out: &mut Vec<u8>);
+
+    /// One row. On an error `out` may hold part of the row; the export is failing anyway.
+    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError>;
+
+    /// What comes after the last row.
+    fn end(&mut self, out: &mut Vec<u8>);
+}
+
+/// A field could not be encoded: the server sent bytes that are not a value of the
+/// column's type. Never caused by the data itself, but worth a precise report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column {column:?}: {source}")]
+pub struct FieldError {
+    pub column: String,
+    #[source]
+    pub source: ValueError,
+}
+
+impl FieldError {
+    fn new(column: &Column, source: ValueError) -> Self {
+        Self {
+            column: column.name.clone(),
+            source,
+        }
+    }
+}
+
+/// A non-NULL field's text, as PostgreSQL's output function writes it: the bytes
+/// themselves for text columns and server-formatted ones, else formatted into `scratch`.
+#[inline]
+fn field_text<'a>(
+    schema: &Schema,
+    column: &Column,
+    raw: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], FieldError> {
+    match column.form {
+        ColumnForm::Native(native) if !native.is_plain_text() => {
+            scratch.clear();
+            native
+                .write_text(raw, &schema.session, scratch)
+                .map_err(|error| FieldError::new(column, error))?;
+            Ok(scratch)
+        }
+        _ => Ok(raw),
+    }
+}

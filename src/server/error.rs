@@ -11,7 +11,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::format::Format;
+use crate::pipeline::{OpenError, OutputError};
+use crate::request::RequestError;
 use crate::source::SourceError;
+use crate::source::typed::Rejected;
+use crate::stage::StreamError;
 
 /// A request that cannot be answered with data.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,17 @@ pub enum ApiError {
     UnknownFormat { given: Option<String> },
     #[error("bad request: {message}")]
     BadRequest { message: String },
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    BadOutput(#[from] OutputError),
+    /// The server sent data rowpipe could not decode: a bug, or a server it does not know.
+    #[error("{}{error}", dataset.as_deref().map(|d| format!("dataset {d:?}: ")).unwrap_or_default())]
+    Encode {
+        dataset: Option<String>,
+        #[source]
+        error: StreamError,
+    },
     #[error("{}{error}", dataset.as_deref().map(|d| format!("dataset {d:?}: ")).unwrap_or_default())]
     Source {
         dataset: Option<String>,
@@ -47,6 +62,25 @@ impl ApiError {
         }
     }
 
+    /// A failure to start a download of `dataset`.
+    pub fn open(dataset: &str, error: OpenError) -> Self {
+        match error {
+            OpenError::Output(error) => ApiError::BadOutput(error),
+            OpenError::Source(error) => ApiError::database(Some(dataset), error),
+        }
+    }
+
+    /// A failure before the first chunk of a download of `dataset`.
+    pub fn stream(dataset: &str, error: StreamError) -> Self {
+        match error {
+            StreamError::Source(error) => ApiError::database(Some(dataset), error),
+            error => ApiError::Encode {
+                dataset: Some(dataset.to_owned()),
+                error,
+            },
+        }
+    }
+
     /// The status and the machine-readable code.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -57,6 +91,17 @@ impl ApiError {
             ApiError::UnknownDataset { .. } => (StatusCode::NOT_FOUND, "unknown_dataset"),
             ApiError::UnknownFormat { .. } => (StatusCode::NOT_FOUND, "unknown_format"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Request(error) => (StatusCode::BAD_REQUEST, request_code(error)),
+            ApiError::BadOutput(_) => (StatusCode::BAD_REQUEST, "invalid_option"),
+            ApiError::Source {
+                error: SourceError::Rejected(rejected),
+                ..
+            } => rejected_status(rejected),
+            ApiError::Encode {
+                error: StreamError::Limit(_),
+                ..
+            } => (StatusCode::INTERNAL_SERVER_ERROR, "limit_exceeded"),
+            ApiError::Encode { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "encode_failed"),
             ApiError::Source { error, .. } if error.is_timeout() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "statement_timeout")
             }
@@ -65,6 +110,29 @@ impl ApiError {
             }
             ApiError::Source { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "query_failed"),
         }
+    }
+}
+
+fn request_code(error: &RequestError) -> &'static str {
+    match error {
+        RequestError::Option(_) => "invalid_option",
+        RequestError::UnknownKey { .. } => "unknown_parameter",
+        RequestError::Repeated { .. } => "repeated_parameter",
+        RequestError::MissingParam { .. } => "missing_parameter",
+        RequestError::BadLimit { .. } => "invalid_limit",
+        RequestError::EmptyColumns => "invalid_columns",
+        RequestError::NoKey { .. } => "not_resumable",
+    }
+}
+
+fn rejected_status(rejected: &Rejected) -> (StatusCode, &'static str) {
+    match rejected {
+        Rejected::InvalidParam { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        Rejected::UnknownColumn { .. } => (StatusCode::BAD_REQUEST, "unknown_column"),
+        Rejected::AmbiguousColumn { .. } => (StatusCode::BAD_REQUEST, "ambiguous_column"),
+        Rejected::InvalidAfter { .. } => (StatusCode::BAD_REQUEST, "invalid_after"),
+        // The dataset's own declaration is wrong: the operator's to fix.
+        Rejected::UnknownParamType { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
     }
 }
 
@@ -81,6 +149,16 @@ impl IntoResponse for ApiError {
             if let Some(state) = error.sqlstate() {
                 extra.insert("sqlstate".into(), json!(state.code()));
             }
+        }
+        if let ApiError::Request(RequestError::UnknownKey { accepted, .. }) = &self {
+            extra.insert("accepted".into(), json!(accepted));
+        }
+        if let ApiError::Source {
+            error: SourceError::Rejected(Rejected::UnknownColumn { valid, .. }),
+            ..
+        } = &self
+        {
+            extra.insert("columns".into(), json!(valid));
         }
         if let ApiError::UnknownFormat { .. } = &self {
             let supported: Vec<&str> = Format::ALL.iter().map(|f| f.extension()).collect();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use axum::routing::get;
 use futures_util::{StreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use tokio_postgres::types::Kind;
+use tokio_postgres::types::{Kind, Type};
 
 use super::error::ErrorMessage;
 use super::{ApiError, AppState};
@@ -23,6 +23,7 @@ use crate::database;
 use crate::format::Format;
 use crate::pipeline;
 use crate::progress::Progress;
+use crate::request::Request as Download;
 use crate::sink::{DownloadLog, http_body};
 use crate::source::SourceError;
 
@@ -96,7 +97,32 @@ async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>
             "description": dataset.description,
             "downloads": download_links(dataset),
         });
-        match client.prepare(&dataset.query.to_sql()).await {
+        if !dataset.params.is_empty() {
+            let params: Vec<Value> = dataset
+                .params
+                .iter()
+                .map(|param| {
+                    json!({
+                        "name": param.name,
+                        "type": param.type_name,
+                        "required": param.default.is_none(),
+                        "default": param.default,
+                    })
+                })
+                .collect();
+            entry["params"] = json!(params);
+        }
+        if let Some(key) = &dataset.key {
+            entry["key"] = json!(key);
+        }
+        if let Some(max_rows) = dataset.max_rows {
+            entry["max_rows"] = json!(max_rows);
+        }
+        let param_types: Vec<Type> = dataset.params.iter().map(|_| Type::UNKNOWN).collect();
+        match client
+            .prepare_typed(&dataset.query.to_sql(), &param_types)
+            .await
+        {
             Ok(statement) => {
                 let columns: Vec<Value> = statement
                     .columns()
@@ -143,6 +169,7 @@ fn download_links(dataset: &Dataset) -> Value {
 async fn download(
     State(state): State<AppState>,
     file: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let Path(file) = file.map_err(|rejection| ApiError::BadRequest {
         message: rejection.body_text(),
@@ -167,23 +194,28 @@ async fn download(
             name: name.to_owned(),
         })?;
 
+    let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
+    let request = Download::build(&dataset, format, pairs)?;
+    let mut options = state.export().clone();
+    options.limits.max_rows = dataset.max_rows;
+
     let progress = Arc::new(Progress::new());
     let mut chunks = pipeline::open(
         state.pool(),
-        &dataset.query.to_sql(),
-        format,
-        state.export(),
+        &request.query,
+        &request.output,
+        &options,
         progress.clone(),
     )
     .await
-    .map_err(|error| ApiError::database(Some(&dataset.name), error))?;
+    .map_err(|error| ApiError::open(&dataset.name, error))?;
 
     // Wait for the first chunk before answering: a query that fails before producing it
     // (a timeout during a long sort, an error in the first rows) still gets a proper
     // status and JSON body instead of a broken 200.
     let first = match chunks.next().await {
         Some(Ok(chunk)) => Some(chunk),
-        Some(Err(error)) => return Err(ApiError::database(Some(&dataset.name), error)),
+        Some(Err(error)) => return Err(ApiError::stream(&dataset.name, error)),
         None => None,
     };
     let body = stream::iter(first.map(Ok)).chain(chunks);

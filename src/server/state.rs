@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
 use crate::source::CopyOptions;
+use crate::stage::Limits;
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -53,6 +54,10 @@ impl AppState {
                 statement_timeout: Some(config.database.statement_timeout),
             },
             stream: config.stream,
+            limits: Limits {
+                max_rows: None,
+                max_bytes: config.server.max_bytes,
+            },
         };
         Ok(Self::new(pool, catalog, export))
     }

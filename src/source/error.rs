@@ -17,6 +17,9 @@ pub enum SourceError {
     /// permission denied, statement timeout during planning or sorting).
     #[error("query failed: {}", describe_pg_error(.0))]
     Query(#[source] tokio_postgres::Error),
+    /// The request does not fit the query: a bad parameter value, an unknown column.
+    #[error(transparent)]
+    Rejected(#[from] super::typed::Rejected),
     /// The stream broke after rows had been sent: the backend was terminated, the statement
     /// timed out, or the connection was lost.
     #[error("query failed after {rows} rows: {}", describe_pg_error(.source))]
@@ -32,7 +35,7 @@ impl SourceError {
     pub fn pg_error(&self) -> Option<&tokio_postgres::Error> {
         match self {
             SourceError::Connect(PoolError::Backend(error)) => Some(error),
-            SourceError::Connect(_) => None,
+            SourceError::Connect(_) | SourceError::Rejected(_) => None,
             SourceError::Query(error) => Some(error),
             SourceError::Interrupted { source, .. } => Some(source),
         }

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod guard;
 pub mod postgres;
+pub mod typed;
 
 pub use error::SourceError;
-pub use postgres::{CopyOptions, CopyStream, copy_csv};
+pub use postgres::{CopyOptions, CopyStream, copy_csv, copy_text};

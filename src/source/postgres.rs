@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures_util::Stream;
-use tokio_postgres::CopyOutStream;
+use tokio_postgres::Client;
 
 use super::SourceError;
 use super::guard::ConnectionGuard;
@@ -30,7 +30,8 @@ pub struct CopyOptions {
     pub statement_timeout: Option<Duration>,
 }
 
-/// Starts `COPY (<sql>) TO STDOUT (FORMAT csv, HEADER)` on a pooled connection.
+/// Starts `COPY (<sql>) TO STDOUT (FORMAT csv, HEADER)` on a pooled connection: the
+/// server formats every value.
 ///
 /// Returns once the server has accepted the query, so a query that fails to plan is an
 /// `Err` here rather than a broken stream. Rows are counted into `progress`.
@@ -40,27 +41,82 @@ pub async fn copy_csv(
     options: &CopyOptions,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
+    copy_server_text(pool, sql, "csv", options, progress).await
+}
+
+/// Like [`copy_csv`], in PostgreSQL's text format (tab-separated, `\N`, escapes).
+pub async fn copy_text(
+    pool: &Pool,
+    sql: &str,
+    options: &CopyOptions,
+    progress: Arc<Progress>,
+) -> Result<CopyStream, SourceError> {
+    copy_server_text(pool, sql, "text", options, progress).await
+}
+
+/// `format` is one of two constants, never user input.
+async fn copy_server_text(
+    pool: &Pool,
+    sql: &str,
+    format: &'static str,
+    options: &CopyOptions,
+    progress: Arc<Progress>,
+) -> Result<CopyStream, SourceError> {
+    let copy_sql = format!(
+        "COPY (\n{}\n) TO STDOUT (FORMAT {format}, HEADER)",
+        strip_terminator(sql)
+    );
+    let (stream, ()) = start_copy(pool, options, Some(progress), async |client| {
+        Ok((
+            Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
+            (),
+        ))
+    })
+    .await?;
+    Ok(stream.expect("the COPY was started"))
+}
+
+/// The pieces a running export query delivers, in COPY format.
+pub(super) type Pieces = Pin<Box<dyn Stream<Item = Result<Bytes, tokio_postgres::Error>> + Send>>;
+
+/// Opens an export's transaction on a pooled connection, then lets `start` prepare and
+/// start its query there (and return whatever else it learnt on the way). `start` may
+/// also decline to start anything (a request found invalid on the way), returning no
+/// pieces; the connection then goes straight back to the pool.
+///
+/// A failure of any step is returned, and the connection goes back to the pool if the
+/// server merely rejected a statement, or is discarded if its state is unknown. With
+/// `rows`, every piece after the first (a header line) is counted there as a row.
+pub(super) async fn start_copy<T>(
+    pool: &Pool,
+    options: &CopyOptions,
+    rows: Option<Arc<Progress>>,
+    start: impl AsyncFnOnce(&Client) -> Result<(Option<Pieces>, T), tokio_postgres::Error>,
+) -> Result<(Option<CopyStream>, T), SourceError> {
     let guard = ConnectionGuard::checkout(pool)
         .await
         .map_err(SourceError::Connect)?;
     let begin = begin_statement(options);
-    let copy_sql = format!(
-        "COPY (\n{}\n) TO STDOUT (FORMAT csv, HEADER)",
-        strip_terminator(sql)
-    );
     let started = async {
         guard.client().batch_execute(&begin).await?;
-        guard.client().copy_out(copy_sql.as_str()).await
+        start(guard.client()).await
     };
     match started.await {
-        Ok(copy) => Ok(CopyStream {
-            state: State::Copying {
-                copy: Box::pin(copy),
-                guard,
-            },
-            messages: 0,
-            progress,
-        }),
+        Ok((Some(copy), extra)) => Ok((
+            Some(CopyStream {
+                state: State::Copying { copy, guard },
+                messages: 0,
+                progress: rows,
+            }),
+            extra,
+        )),
+        Ok((None, extra)) => {
+            match guard.client().batch_execute("ROLLBACK").await {
+                Ok(()) => guard.release(),
+                Err(_) => guard.discard(),
+            }
+            Ok((None, extra))
+        }
         Err(error) => {
             // The server answered with an error, so nothing runs any more: the connection
             // only needs its failed transaction rolled back to be reusable.
@@ -90,16 +146,19 @@ fn begin_statement(options: &CopyOptions) -> String {
 
 /// Drops trailing whitespace and semicolons, which are fine at the end of a query but not
 /// inside `COPY ( ... )`.
-fn strip_terminator(sql: &str) -> &str {
+pub(super) fn strip_terminator(sql: &str) -> &str {
     sql.trim_end_matches(|c: char| c == ';' || c.is_whitespace())
 }
 
-/// The rows of a running COPY; see [`copy_csv`].
+/// The pieces of a running export query, in COPY format: one per row (a text COPY's
+/// header line first; a binary COPY's header travels with the first row and its trailer
+/// alone); see [`copy_csv`].
 pub struct CopyStream {
     state: State,
-    /// CopyData messages seen: the header line, then one per row.
+    /// Pieces seen so far.
     messages: u64,
-    progress: Arc<Progress>,
+    /// Where rows are counted, if this stream counts them.
+    progress: Option<Arc<Progress>>,
 }
 
 #[expect(
@@ -108,7 +167,7 @@ pub struct CopyStream {
 )]
 enum State {
     Copying {
-        copy: Pin<Box<CopyOutStream>>,
+        copy: Pieces,
         guard: ConnectionGuard,
     },
     /// The rows are all out; the transaction is being closed before the connection goes
@@ -118,7 +177,7 @@ enum State {
 }
 
 impl CopyStream {
-    /// Rows read so far (the header line not counted).
+    /// Pieces read so far but the first: the rows of a text COPY.
     pub fn rows(&self) -> u64 {
         self.messages.saturating_sub(1)
     }
@@ -133,8 +192,9 @@ impl Stream for CopyStream {
             match &mut this.state {
                 State::Copying { copy, .. } => match ready!(copy.as_mut().poll_next(cx)) {
                     Some(Ok(piece)) => {
-                        if this.messages > 0 {
-                            this.progress.add_rows(1);
+                        if let Some(progress) = this.progress.as_ref().filter(|_| this.messages > 0)
+                        {
+                            progress.add_rows(1);
                         }
                         this.messages += 1;
                         return Poll::Ready(Some(Ok(piece)));

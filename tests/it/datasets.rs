@@ -144,7 +144,7 @@ fn listing_describes_configured_datasets_in_order() {
                     {"name": "tags", "type": "text[]"},
                     {"name": "doubled", "type": "numeric"}
                 ],
-                "downloads": {"csv": "/datasets/orders.csv"}
+                "downloads": {"csv": "/datasets/orders.csv", "tsv": "/datasets/orders.tsv", "jsonl": "/datasets/orders.jsonl", "json": "/datasets/orders.json"}
             },
             {
                 "name": "customers",
@@ -156,7 +156,7 @@ fn listing_describes_configured_datasets_in_order() {
                     {"name": "vip", "type": "bool"},
                     {"name": "scores", "type": "int4[]"}
                 ],
-                "downloads": {"csv": "/datasets/customers.csv"}
+                "downloads": {"csv": "/datasets/customers.csv", "tsv": "/datasets/customers.tsv", "jsonl": "/datasets/customers.jsonl", "json": "/datasets/customers.json"}
             }
         ])
     );
@@ -243,7 +243,10 @@ fn discovery_lists_what_the_role_can_read_in_public() {
         orders["columns"],
         json!([{"name": "id", "type": "int4"}, {"name": "amount", "type": "numeric"}])
     );
-    assert_eq!(orders["downloads"], json!({"csv": "/datasets/orders.csv"}));
+    assert_eq!(
+        orders["downloads"],
+        json!({"csv": "/datasets/orders.csv", "tsv": "/datasets/orders.tsv", "jsonl": "/datasets/orders.jsonl", "json": "/datasets/orders.json"})
+    );
 
     for (name, expected) in [
         ("orders", "id,amount\n1,10.5\n2,20\n"),
@@ -431,7 +434,10 @@ fn broken_dataset_is_listed_with_its_error_and_fails_with_500() {
     let broken = entry(&listing, "broken");
     assert_eq!(broken["description"], "Typo in the table name");
     assert_eq!(broken["columns"], Value::Null);
-    assert_eq!(broken["downloads"], json!({"csv": "/datasets/broken.csv"}));
+    assert_eq!(
+        broken["downloads"],
+        json!({"csv": "/datasets/broken.csv", "tsv": "/datasets/broken.tsv", "jsonl": "/datasets/broken.jsonl", "json": "/datasets/broken.json"})
+    );
     assert_eq!(broken["error"]["code"], "query_failed", "{broken}");
     let listed_message = broken["error"]["message"]
         .as_str()

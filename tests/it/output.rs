@@ -21,7 +21,7 @@ use crate::harness::{TestDb, TestServer, assert_bytes_eq, cluster, http, rowpipe
 /// family, row 10 fills every column at once and row 999 is NULL everywhere. Two views
 /// give a single-column result (PostgreSQL quotes a lone `\.` only there) and an empty
 /// one. xml values are inserted only if the server was built with libxml.
-const FIXTURE_SQL: &str = r##"
+pub(crate) const FIXTURE_SQL: &str = r##"
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy, "very"');
 CREATE TYPE pair AS (label text, n int);
 CREATE TABLE everything (
@@ -158,7 +158,7 @@ CREATE VIEW nothing AS SELECT * FROM everything WHERE false;
 /// The results every path is compared on: (dataset name, query). Each name is also a
 /// relation of the fixture, whose `SELECT *` gives the same rows (for `--table` and
 /// discovery; the table's rows come back in insertion order, which is id order).
-const QUERIES: &[(&str, &str)] = &[
+pub(crate) const QUERIES: &[(&str, &str)] = &[
     ("everything", "SELECT * FROM everything ORDER BY id"),
     ("lone_text", "SELECT t FROM everything ORDER BY id"),
     ("nothing", "SELECT * FROM everything WHERE false"),
@@ -166,7 +166,7 @@ const QUERIES: &[(&str, &str)] = &[
 
 /// A fresh database holding the fixture.
 #[track_caller]
-fn fixture_db(prefix: &str) -> TestDb {
+pub(crate) fn fixture_db(prefix: &str) -> TestDb {
     let db = cluster().create_database(prefix);
     create_fixture(&db);
     db
@@ -190,7 +190,7 @@ fn reference_for_relation(db: &TestDb, name: &str) -> Vec<u8> {
 
 /// `rowpipe export --database URL --sql QUERY [extra]`: its stdout.
 #[track_caller]
-fn export_sql_to_stdout(db: &TestDb, sql: &str, extra: &[&str]) -> Vec<u8> {
+pub(crate) fn export_sql_to_stdout(db: &TestDb, sql: &str, extra: &[&str]) -> Vec<u8> {
     run_ok(
         rowpipe()
             .args(["export", "--database", db.url(), "--sql", sql])
@@ -232,7 +232,7 @@ fn assert_no_part_file(path: &Path) {
 }
 
 /// `[[dataset]]` entries for `QUERIES`, after `prelude` (e.g. a `[stream]` table).
-fn datasets_config(prelude: &str) -> String {
+pub(crate) fn datasets_config(prelude: &str) -> String {
     let mut config = format!("{prelude}\n");
     for (name, sql) in QUERIES {
         config.push_str(&format!(

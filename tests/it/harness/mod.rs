@@ -8,6 +8,7 @@
 //! * [`assert`]: byte-string comparison with readable failure reports.
 //! * [`server`]: rowpipe's HTTP server, in-process or as the real binary.
 //! * [`process`]: child processes with a clean environment and a timeout.
+//! * [`probe`]: a value's binary form beside the server's text for it.
 
 // Each test module uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
@@ -16,6 +17,7 @@ pub mod assert;
 pub mod cli;
 pub mod cluster;
 pub mod http;
+pub mod probe;
 pub mod process;
 pub mod psql;
 pub mod server;
@@ -23,6 +25,7 @@ pub mod server;
 pub use assert::assert_bytes_eq;
 pub use cli::rowpipe;
 pub use cluster::{Cluster, TestDb, cluster};
+pub use probe::ValueProbe;
 pub use process::{poll_until, run, run_ok, run_with_input, wait_for_exit};
-pub use psql::psql_copy_csv;
+pub use psql::{psql_copy, psql_copy_csv, psql_row_to_json};
 pub use server::{ServeProcess, TestServer};

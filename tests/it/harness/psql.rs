@@ -43,6 +43,25 @@ pub fn psql_copy_csv(db_url: &str, query: &str) -> Vec<u8> {
     run_ok(psql(db_url).args(["-c", &command])).stdout
 }
 
+/// What PostgreSQL itself produces for `query` with `\copy ... TO STDOUT WITH (OPTIONS)`,
+/// e.g. `FORMAT text, HEADER` or `FORMAT csv, DELIMITER ';', FORCE_QUOTE *`. Same rules
+/// as [`psql_copy_csv`].
+#[track_caller]
+pub fn psql_copy(db_url: &str, query: &str, options: &str) -> Vec<u8> {
+    let command = format!("\\copy ({}) TO STDOUT WITH ({options})", single_line(query));
+    run_ok(psql(db_url).args(["-c", &command])).stdout
+}
+
+/// `SELECT row_to_json(q) FROM (QUERY) q` as psql prints it unaligned, one JSON object
+/// per line: the server's text, except that line breaks (which row_to_json leaves only
+/// in embedded `json` values, as whitespace between tokens) are turned into spaces, as
+/// JSON Lines needs and rowpipe does.
+#[track_caller]
+pub fn psql_row_to_json(db_url: &str, query: &str) -> Vec<u8> {
+    let sql = format!("SELECT translate(row_to_json(q)::text, E'\\n\\r', '  ') FROM ({query}) q");
+    run_ok(psql(db_url).args(["-A", "-t", "-q", "-c", &sql])).stdout
+}
+
 /// Runs an SQL script (any number of statements) and panics with psql's stderr if any
 /// statement fails.
 ///

@@ -1,0 +1,201 @@
+//! The tabular formats, row by row: `csv` (with its options and Excel mode) and `tsv`.
+//!
+//! Both write each field's PostgreSQL text (see [`field_text`]) through their format's
+//! field writer; they differ only in how a field is quoted or escaped and what NULL is.
+
+use super::csv::{CsvOptions, CsvOptionsError, CsvWriter};
+use super::{FieldError, RowEncoder, field_text, text};
+use crate::decode::RowRef;
+use crate::schema::{Category, Schema};
+
+/// Which CSV values are quoted whatever their content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvQuoting {
+    /// Only where needed, as PostgreSQL does.
+    #[default]
+    Minimal,
+    /// Every non-NULL value.
+    All,
+    /// Every non-NULL value of a column whose type is not a number (decided by the type,
+    /// never by the text).
+    NonNumeric,
+}
+
+/// Everything that shapes a CSV download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvSettings {
+    /// Delimiter, quote, escape and NULL string; its `quote_style` is not used (see
+    /// `quoting`).
+    pub options: CsvOptions,
+    pub quoting: CsvQuoting,
+    /// Write the column names as the first line.
+    pub header: bool,
+    /// Excel mode: a UTF-8 byte-order mark, CRLF line ends, and text cells that Excel would
+    /// run as a formula prefixed with `'`.
+    pub excel: bool,
+}
+
+impl Default for CsvSettings {
+    fn default() -> Self {
+        Self {
+            options: CsvOptions::default(),
+            quoting: CsvQuoting::Minimal,
+            header: true,
+            excel: false,
+        }
+    }
+}
+
+/// The UTF-8 byte-order mark, which makes Excel read a CSV file as UTF-8.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// First characters that make Excel (and other spreadsheets) treat a cell as a formula.
+fn starts_formula(value: &[u8]) -> bool {
+    matches!(
+        value.first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    )
+}
+
+/// Rows as PostgreSQL's `COPY ... (FORMAT csv, HEADER)` writes them, or as chosen by
+/// [`CsvSettings`].
+#[derive(Debug)]
+pub struct CsvEncoder {
+    schema: Schema,
+    writer: CsvWriter,
+    header: bool,
+    line_end: &'static [u8],
+    bom: bool,
+    /// Per column: quote every non-NULL value.
+    forced: Vec<bool>,
+    /// Per column: prefix values that look like formulas (Excel mode, text columns).
+    formula_guarded: Vec<bool>,
+    scratch: Vec<u8>,
+    guarded: Vec<u8>,
+}
+
+impl CsvEncoder {
+    pub fn new(schema: Schema, settings: &CsvSettings) -> Result<Self, CsvOptionsError> {
+        let writer = CsvWriter::new(&settings.options, schema.columns.len())?;
+        let forced = schema
+            .columns
+            .iter()
+            .map(|column| match settings.quoting {
+                CsvQuoting::Minimal => false,
+                CsvQuoting::All => true,
+                CsvQuoting::NonNumeric => column.category != Category::Number,
+            })
+            .collect();
+        let formula_guarded = schema
+            .columns
+            .iter()
+            .map(|column| settings.excel && column.category == Category::Other)
+            .collect();
+        Ok(Self {
+            schema,
+            writer,
+            header: settings.header,
+            line_end: if settings.excel { b"\r\n" } else { b"\n" },
+            bom: settings.excel,
+            forced,
+            formula_guarded,
+            scratch: Vec::new(),
+            guarded: Vec::new(),
+        })
+    }
+}
+
+impl RowEncoder for CsvEncoder {
+    fn begin(&mut self, out: &mut Vec<u8>) {
+        if self.bom {
+            out.extend_from_slice(BOM);
+        }
+        if self.header {
+            for (index, name) in self.schema.names().enumerate() {
+                if index > 0 {
+                    self.writer.write_separator(out);
+                }
+                self.writer
+                    .write_field_forced(out, Some(name.as_bytes()), false);
+            }
+            out.extend_from_slice(self.line_end);
+        }
+    }
+
+    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+        for (index, (field, column)) in row.fields().zip(&self.schema.columns).enumerate() {
+            if index > 0 {
+                self.writer.write_separator(out);
+            }
+            let Some(raw) = field else {
+                self.writer.write_field(out, None);
+                continue;
+            };
+            let mut value = field_text(&self.schema, column, raw, &mut self.scratch)?;
+            if self.formula_guarded[index] && starts_formula(value) {
+                self.guarded.clear();
+                self.guarded.push(b'\'');
+                self.guarded.extend_from_slice(value);
+                value = &self.guarded;
+            }
+            self.writer
+                .write_field_forced(out, Some(value), self.forced[index]);
+        }
+        out.extend_from_slice(self.line_end);
+        Ok(())
+    }
+
+    fn end(&mut self, _out: &mut Vec<u8>) {}
+}
+
+/// Rows as PostgreSQL's `COPY ... (FORMAT text, HEADER)` writes them: tab-separated, `\N`
+/// for NULL, backslash escapes.
+#[derive(Debug)]
+pub struct TsvEncoder {
+    schema: Schema,
+    header: bool,
+    scratch: Vec<u8>,
+}
+
+impl TsvEncoder {
+    pub fn new(schema: Schema, header: bool) -> Self {
+        Self {
+            schema,
+            header,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl RowEncoder for TsvEncoder {
+    fn begin(&mut self, out: &mut Vec<u8>) {
+        if self.header {
+            for (index, name) in self.schema.names().enumerate() {
+                if index > 0 {
+                    out.push(b'\t');
+                }
+                text::write_field(name.as_bytes(), out);
+            }
+            out.push(b'\n');
+        }
+    }
+
+    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+        for (index, (field, column)) in row.fields().zip(&self.schema.columns).enumerate() {
+            if index > 0 {
+                out.push(b'\t');
+            }
+            match field {
+                None => out.extend_from_slice(text::NULL),
+                Some(raw) => text::write_field(
+                    field_text(&self.schema, column, raw, &mut self.scratch)?,
+                    out,
+                ),
+            }
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn end(&mut self, _out: &mut Vec<u8>) {}
+}

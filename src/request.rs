@@ -1,0 +1,237 @@
+//! One download request, from its key/value pairs to what the pipeline runs: the output
+//! format and options, and the dataset's query with its parameters bound, a column
+//! selection, a row limit and a resume point.
+//!
+//! The HTTP query string and the CLI flags both end up here, so they accept the same keys
+//! and reject the same mistakes with the same messages. Every key must mean something:
+//! a typo is an error, never silently a different file.
+
+use std::collections::HashSet;
+
+use crate::catalog::Dataset;
+use crate::format::Format;
+use crate::options::{self, OptionError};
+use crate::pipeline::Output;
+use crate::source::typed::{After, BoundParam, ExportQuery};
+
+/// Keys with a meaning of their own, which no dataset parameter may take.
+pub const RESERVED_KEYS: &[&str] = &[
+    "header",
+    "delimiter",
+    "null",
+    "quote",
+    "excel",
+    "columns",
+    "limit",
+    "after",
+];
+
+/// A download, ready to run.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub output: Output,
+    pub query: ExportQuery,
+}
+
+/// A request that cannot be run as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    #[error("unknown parameter {given:?}; accepted: {}", .accepted.join(", "))]
+    UnknownKey {
+        given: String,
+        accepted: Vec<String>,
+    },
+    #[error("{name} is given more than once")]
+    Repeated { name: String },
+    #[error("missing required parameter {name} ({type_name})")]
+    MissingParam { name: String, type_name: String },
+    #[error("limit={value:?} is not a whole number of rows")]
+    BadLimit { value: String },
+    #[error("columns= must name at least one column, separated by commas")]
+    EmptyColumns,
+    #[error("dataset {dataset:?} declares no key column, so it cannot resume with after=")]
+    NoKey { dataset: String },
+}
+
+impl Request {
+    /// The request for `dataset` in `format` that `pairs` (query-string or flag pairs, in
+    /// order) describe.
+    pub fn build<K, V>(
+        dataset: &Dataset,
+        format: Format,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Request, RequestError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut output = Output::new(format);
+        let mut query = ExportQuery {
+            sql: dataset.query.to_sql(),
+            ..ExportQuery::default()
+        };
+        let mut given = vec![None; dataset.params.len()];
+        let mut seen = HashSet::new();
+        for (name, value) in pairs {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            if !seen.insert(name.to_owned()) {
+                return Err(RequestError::Repeated {
+                    name: name.to_owned(),
+                });
+            }
+            if options::apply(&mut output, name, value)? {
+                continue;
+            }
+            match name {
+                "columns" => query.columns = Some(parse_columns(value)?),
+                "limit" => {
+                    query.limit = Some(value.parse().map_err(|_| RequestError::BadLimit {
+                        value: value.to_owned(),
+                    })?)
+                }
+                "after" => {
+                    let key = dataset.key.clone().ok_or_else(|| RequestError::NoKey {
+                        dataset: dataset.name.clone(),
+                    })?;
+                    query.after = Some(After {
+                        key,
+                        value: value.to_owned(),
+                    });
+                }
+                _ => match dataset.params.iter().position(|param| param.name == name) {
+                    Some(index) => given[index] = Some(value.to_owned()),
+                    None => {
+                        return Err(RequestError::UnknownKey {
+                            given: name.to_owned(),
+                            accepted: accepted_keys(dataset),
+                        });
+                    }
+                },
+            }
+        }
+        for (param, value) in dataset.params.iter().zip(given) {
+            let value = value.or_else(|| param.default.clone()).ok_or_else(|| {
+                RequestError::MissingParam {
+                    name: param.name.clone(),
+                    type_name: param.type_name.clone(),
+                }
+            })?;
+            query.params.push(BoundParam {
+                name: param.name.clone(),
+                type_name: param.type_name.clone(),
+                value,
+            });
+        }
+        Ok(Request { output, query })
+    }
+}
+
+/// Every key a request for `dataset` may use: its parameters, then the options.
+pub fn accepted_keys(dataset: &Dataset) -> Vec<String> {
+    dataset
+        .params
+        .iter()
+        .map(|param| param.name.as_str())
+        .chain(options::NAMES.iter().copied())
+        .chain(["columns", "limit"])
+        .chain(dataset.key.is_some().then_some("after"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `a,b,c`: names taken exactly as written (no trimming, no case folding).
+fn parse_columns(value: &str) -> Result<Vec<String>, RequestError> {
+    let columns: Vec<String> = value.split(',').map(str::to_owned).collect();
+    if columns.iter().any(String::is_empty) {
+        return Err(RequestError::EmptyColumns);
+    }
+    Ok(columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{DatasetQuery, ParamSpec};
+
+    fn orders() -> Dataset {
+        Dataset {
+            name: "orders_since".into(),
+            description: None,
+            query: DatasetQuery::Sql("SELECT * FROM orders WHERE at >= $1 AND region = $2".into()),
+            params: vec![
+                ParamSpec {
+                    name: "since".into(),
+                    type_name: "timestamptz".into(),
+                    default: None,
+                },
+                ParamSpec {
+                    name: "region".into(),
+                    type_name: "text".into(),
+                    default: Some("eu".into()),
+                },
+            ],
+            key: Some("id".into()),
+            max_rows: None,
+        }
+    }
+
+    #[test]
+    fn parameters_are_bound_in_declaration_order_with_defaults() {
+        let request = Request::build(&orders(), Format::Csv, [("since", "2024-01-01")]).unwrap();
+        let values: Vec<_> = request.query.params.iter().map(|p| &p.value[..]).collect();
+        assert_eq!(values, ["2024-01-01", "eu"]);
+        let request = Request::build(
+            &orders(),
+            Format::Csv,
+            [
+                ("region", "us"),
+                ("since", "x"),
+                ("limit", "10"),
+                ("columns", "id,at"),
+            ],
+        )
+        .unwrap();
+        let values: Vec<_> = request.query.params.iter().map(|p| &p.value[..]).collect();
+        assert_eq!(values, ["x", "us"]);
+        assert_eq!(request.query.limit, Some(10));
+        assert_eq!(request.query.columns, Some(vec!["id".into(), "at".into()]));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dataset = orders();
+        let error = |pairs: &[(&str, &str)]| {
+            Request::build(&dataset, Format::Csv, pairs.iter().copied())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(error(&[]), "missing required parameter since (timestamptz)");
+        assert_eq!(
+            error(&[("since", "x"), ("sinse", "y")]),
+            "unknown parameter \"sinse\"; accepted: since, region, header, delimiter, null, \
+             quote, excel, columns, limit, after"
+        );
+        assert_eq!(
+            error(&[("since", "x"), ("since", "y")]),
+            "since is given more than once"
+        );
+        assert_eq!(
+            error(&[("since", "x"), ("limit", "-1")]),
+            "limit=\"-1\" is not a whole number of rows"
+        );
+        assert_eq!(
+            error(&[("since", "x"), ("columns", "a,,b")]),
+            "columns= must name at least one column, separated by commas"
+        );
+        let mut keyless = orders();
+        keyless.key = None;
+        assert!(
+            Request::build(&keyless, Format::Csv, [("since", "x"), ("after", "5")])
+                .unwrap_err()
+                .to_string()
+                .contains("declares no key column")
+        );
+    }
+}

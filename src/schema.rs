@@ -1,0 +1,91 @@
+//! The columns of an export's result as the encoders see them: a name, and who formats
+//! the values, rowpipe itself or the server.
+//!
+//! The typed source decides this per column when it describes the query (see
+//! [`crate::source::typed`]); the encoders only follow the decision. A column rowpipe does
+//! not format natively arrives already formatted by the server, as text (its output function) for the
+//! tabular formats or as JSON (`to_json`) for the JSON ones, so no type is ever refused.
+
+use tokio_postgres::types::{Kind, Type};
+
+use crate::value::kind::{NativeType, SessionFormat, ValueKind};
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The name the query gives the column, for headers and JSON keys.
+    pub name: String,
+    pub form: ColumnForm,
+    /// What kind of type the column has, whoever formats it.
+    pub category: Category,
+}
+
+impl Column {
+    /// Whether the column's JSON form can hold stored `json` text, with the line breaks it
+    /// was written with: `json` values and arrays, and whatever the server formats (a
+    /// composite may hold a `json` field).
+    pub fn may_embed_json_text(&self) -> bool {
+        match self.form {
+            ColumnForm::Native(native) => native.kind == ValueKind::Json,
+            ColumnForm::ServerJson => true,
+            ColumnForm::ServerText => false,
+        }
+    }
+}
+
+/// The broad kind of a column's type, for choices that depend on it rather than on the
+/// text: CSV's `quote=nonnumeric` and Excel's formula escaping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    /// Integers, floats, numeric, money.
+    Number,
+    /// Dates, times, timestamps, intervals.
+    DateTime,
+    /// Everything else: strings, enums, json, composites, extension types, ...
+    Other,
+}
+
+impl Category {
+    /// The category of a PostgreSQL type, looking through domains.
+    pub fn of(ty: &Type) -> Category {
+        if let Kind::Domain(base) = ty.kind() {
+            return Category::of(base);
+        }
+        match *ty {
+            Type::MONEY => Category::Number,
+            Type::DATE
+            | Type::TIME
+            | Type::TIMETZ
+            | Type::TIMESTAMP
+            | Type::TIMESTAMPTZ
+            | Type::INTERVAL => Category::DateTime,
+            _ if ValueKind::of(ty).is_some_and(ValueKind::is_numeric) => Category::Number,
+            _ => Category::Other,
+        }
+    }
+}
+
+/// What a column's binary field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnForm {
+    /// The type's own binary form, formatted by rowpipe.
+    Native(NativeType),
+    /// The server's text for the value, from the type's output function.
+    ServerText,
+    /// The server's JSON for the value (`to_json`).
+    ServerJson,
+}
+
+/// Everything an encoder needs to know about a result before its first row.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub columns: Vec<Column>,
+    /// The export session's output settings, for the native columns.
+    pub session: SessionFormat,
+}
+
+impl Schema {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|column| column.name.as_str())
+    }
+}

@@ -1,0 +1,493 @@
+//! The typed PostgreSQL source: the query's rows in binary COPY format, plus the
+//! [`Schema`] that says how to format each column.
+//!
+//! Before the rows start, inside the export's transaction, the source
+//!
+//! 1. reads the session settings that change how values are written (`DateStyle`,
+//!    `IntervalStyle`, `extra_float_digits`, `bytea_output`, `TimeZone`);
+//! 2. checks each bound parameter against its declared type, so a bad value is an error
+//!    that names the parameter;
+//! 3. describes the query (a prepared statement, never executed) for its column names and
+//!    types, and checks a requested column selection against them;
+//! 4. decides per column whether rowpipe formats it (a native type under settings rowpipe
+//!    reproduces) or the server does, and wraps the query when needed:
+//!    `SELECT q.c1, <c2 formatted by the server> FROM (<query>) AS q(c1, c2, ...) [WHERE
+//!    q.c<key> > $n ORDER BY q.c<key>] [LIMIT n]`. The aliases are generated, never user
+//!    input, and make duplicate or odd column names harmless.
+//!
+//! Then it runs the query: through `COPY (...) TO STDOUT (FORMAT binary)` when nothing is
+//! bound, or through the extended protocol (an unnamed portal, its rows streamed with
+//! bounded back-pressure) when parameters are. A portal's data rows have exactly the layout
+//! of binary COPY tuples, so they are handed on as binary COPY, and one decoder and one set
+//! of encoders serve both routes. Binary values cost the server almost nothing to produce,
+//! which moves the formatting work off the database's busy backend onto rowpipe's cores.
+
+use std::error::Error as StdError;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use deadpool_postgres::Pool;
+use futures_util::Stream;
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, RowStream};
+
+use super::SourceError;
+use super::postgres::{CopyOptions, CopyStream, Pieces, start_copy, strip_terminator};
+use crate::schema::{Category, Column, ColumnForm, Schema};
+use crate::value::datetime::Zone;
+use crate::value::kind::{NativeType, SessionFormat};
+
+/// Which family of formats the rows are for: it decides what the server writes for the
+/// columns rowpipe does not format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueForm {
+    /// PostgreSQL's text output (`csv`, `tsv`).
+    Text,
+    /// `to_json` output (`jsonl`, `json`).
+    Json,
+}
+
+/// Which columns rowpipe formats natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Formatting {
+    /// Every column whose type and session settings rowpipe reproduces exactly.
+    #[default]
+    Native,
+    /// Every column by the server, in its text (or JSON) form.
+    Server,
+}
+
+/// The query of one export and what the request adds to it.
+#[derive(Debug, Clone, Default)]
+pub struct ExportQuery {
+    /// The dataset's query, with `$1`, `$2`, ... for its parameters.
+    pub sql: String,
+    /// Values for `$1`, `$2`, ..., in order, as text the declared types' input functions
+    /// parse. Always bound, never pasted into the SQL.
+    pub params: Vec<BoundParam>,
+    /// Only these columns, in this order.
+    pub columns: Option<Vec<String>>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// Only the rows whose `key` column is greater than this value, in key order.
+    pub after: Option<After>,
+}
+
+/// A parameter value for the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundParam {
+    pub name: String,
+    /// The declared PostgreSQL type, e.g. `timestamptz`.
+    pub type_name: String,
+    pub value: String,
+}
+
+/// A resume point: the rows after `value` of the `key` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    pub key: String,
+    pub value: String,
+}
+
+/// A request the query cannot serve: the caller's mistake, answered as such.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("parameter {name}: {value:?} is not a valid {type_name} ({message})")]
+    InvalidParam {
+        name: String,
+        value: String,
+        type_name: String,
+        message: String,
+    },
+    /// The declared type of a parameter does not exist: a configuration mistake.
+    #[error("parameter {name}: unknown type {type_name:?}")]
+    UnknownParamType { name: String, type_name: String },
+    #[error("unknown column {given:?}; the columns are: {}", .valid.join(", "))]
+    UnknownColumn { given: String, valid: Vec<String> },
+    #[error("column {given:?} appears more than once in the result and cannot be selected")]
+    AmbiguousColumn { given: String },
+    #[error("after={value:?} is not a valid value of the key column {key:?} ({message})")]
+    InvalidAfter {
+        key: String,
+        value: String,
+        message: String,
+    },
+}
+
+/// Starts a typed export of `query`: returns its schema and the binary COPY pieces.
+///
+/// Returns once the server has accepted the query, so a query that fails to plan, a bad
+/// parameter or an unknown column is an `Err` here rather than a broken stream.
+pub async fn copy_binary(
+    pool: &Pool,
+    query: &ExportQuery,
+    form: ValueForm,
+    formatting: Formatting,
+    options: &CopyOptions,
+) -> Result<(CopyStream, Schema), SourceError> {
+    let sql = strip_terminator(&query.sql);
+    let (stream, plan) = start_copy(pool, options, None, async |client| {
+        let session = session_format(client).await?;
+        let mut param_types = Vec::with_capacity(query.params.len());
+        for param in &query.params {
+            match check_param(client, param).await? {
+                Ok(ty) => param_types.push(ty),
+                Err(reason) => return Ok((None, Err(reason))),
+            }
+        }
+        let described = client.prepare_typed(sql, &param_types).await?;
+        let plan = match Plan::new(query, described.columns(), session, form, formatting) {
+            Ok(plan) => plan,
+            Err(reason) => return Ok((None, Err(reason))),
+        };
+        let wrapped = plan.select(sql, query);
+        let pieces: Pieces = if query.params.is_empty() && plan.after_type.is_none() {
+            let copy = format!("COPY ({wrapped}) TO STDOUT (FORMAT binary)");
+            Box::pin(client.copy_out(copy.as_str()).await?)
+        } else {
+            let mut types = param_types;
+            types.extend(plan.after_type.clone());
+            let statement = client.prepare_typed(&wrapped, &types).await?;
+            let values: Vec<TextParam<'_>> = query
+                .params
+                .iter()
+                .map(|param| TextParam(&param.value))
+                .chain(query.after.iter().map(|after| TextParam(&after.value)))
+                .collect();
+            match client.query_raw(&statement, values).await {
+                Ok(rows) => Box::pin(RowsAsCopy::new(rows)),
+                Err(error) if is_data_exception(&error) => {
+                    // The parameters were checked one by one, so it is the resume point.
+                    let after = query.after.as_ref().ok_or(error)?;
+                    return Ok((
+                        None,
+                        Err(Rejected::InvalidAfter {
+                            key: after.key.clone(),
+                            value: after.value.clone(),
+                            message: "not a value of the key's type".into(),
+                        }),
+                    ));
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        Ok((Some(pieces), Ok(plan.schema)))
+    })
+    .await?;
+    match (stream, plan) {
+        (Some(stream), Ok(schema)) => Ok((stream, schema)),
+        (_, Err(reason)) => Err(SourceError::Rejected(reason)),
+        (None, Ok(_)) => unreachable!("a query is started whenever the plan is accepted"),
+    }
+}
+
+/// The settings of this session that change how values are written.
+async fn session_format(client: &Client) -> Result<SessionFormat, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), \
+             current_setting('extra_float_digits')::int, current_setting('bytea_output'), \
+             current_setting('TimeZone')",
+            &[],
+        )
+        .await?;
+    let date_style: &str = row.get(0);
+    let interval_style: &str = row.get(1);
+    let extra_float_digits: i32 = row.get(2);
+    let bytea_output: &str = row.get(3);
+    let time_zone: &str = row.get(4);
+    Ok(SessionFormat {
+        iso_dates: date_style.starts_with("ISO"),
+        postgres_intervals: interval_style == "postgres",
+        shortest_floats: extra_float_digits > 0,
+        hex_bytea: bytea_output == "hex",
+        zone: Zone::from_setting(time_zone),
+    })
+}
+
+/// Resolves a parameter's declared type and checks that its value parses as one, each
+/// with the value bound, never spliced into SQL.
+async fn check_param(
+    client: &Client,
+    param: &BoundParam,
+) -> Result<Result<Type, Rejected>, tokio_postgres::Error> {
+    let resolved = client
+        .query_opt(
+            "SELECT t.oid, t.typname::text, n.nspname::text FROM pg_catalog.pg_type t \
+             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+             WHERE t.oid = pg_catalog.to_regtype($1)",
+            &[&param.type_name],
+        )
+        .await?;
+    let Some(row) = resolved else {
+        return Ok(Err(Rejected::UnknownParamType {
+            name: param.name.clone(),
+            type_name: param.type_name.clone(),
+        }));
+    };
+    let oid: u32 = row.get(0);
+    let ty =
+        Type::from_oid(oid).unwrap_or_else(|| Type::new(row.get(1), oid, Kind::Simple, row.get(2)));
+    let probe = client.prepare_typed("SELECT $1", &[ty.clone()]).await?;
+    match client.query_one(&probe, &[&TextParam(&param.value)]).await {
+        Ok(_) => Ok(Ok(ty)),
+        Err(error) if is_data_exception(&error) => Ok(Err(Rejected::InvalidParam {
+            name: param.name.clone(),
+            value: param.value.clone(),
+            type_name: param.type_name.clone(),
+            message: server_message(&error),
+        })),
+        Err(error) => Err(error),
+    }
+}
+
+/// SQLSTATE class 22: the value does not fit the type.
+fn is_data_exception(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| code.code().starts_with("22"))
+}
+
+fn server_message(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map_or_else(|| error.to_string(), |db| db.message().to_owned())
+}
+
+/// What the source decided about the columns.
+struct Plan {
+    schema: Schema,
+    /// Indexes (from 0) of the described columns to select, in output order.
+    selected: Vec<usize>,
+    /// Every described column's count, for the alias list.
+    described: usize,
+    /// The key column's index and type, for `after`.
+    after_key: Option<usize>,
+    after_type: Option<Type>,
+}
+
+impl Plan {
+    fn new(
+        query: &ExportQuery,
+        described: &[tokio_postgres::Column],
+        session: SessionFormat,
+        form: ValueForm,
+        formatting: Formatting,
+    ) -> Result<Plan, Rejected> {
+        let names: Vec<String> = described.iter().map(|c| c.name().to_owned()).collect();
+        let find = |given: &str| -> Result<usize, Rejected> {
+            let mut matches = names.iter().enumerate().filter(|(_, name)| *name == given);
+            match (matches.next(), matches.next()) {
+                (Some((index, _)), None) => Ok(index),
+                (Some(_), Some(_)) => Err(Rejected::AmbiguousColumn {
+                    given: given.to_owned(),
+                }),
+                (None, _) => Err(Rejected::UnknownColumn {
+                    given: given.to_owned(),
+                    valid: names.clone(),
+                }),
+            }
+        };
+        let selected: Vec<usize> = match &query.columns {
+            Some(columns) => columns
+                .iter()
+                .map(|given| find(given))
+                .collect::<Result<_, _>>()?,
+            None => (0..described.len()).collect(),
+        };
+        let after_key = query
+            .after
+            .as_ref()
+            .map(|after| find(&after.key))
+            .transpose()?;
+        let json = form == ValueForm::Json;
+        let columns = selected
+            .iter()
+            .map(|&index| {
+                let column = &described[index];
+                let native = NativeType::of(column.type_())
+                    .filter(|_| formatting == Formatting::Native)
+                    .filter(|native| session.supports(native.kind, json));
+                Column {
+                    name: column.name().to_owned(),
+                    form: match (native, form) {
+                        (Some(native), _) => ColumnForm::Native(native),
+                        (None, ValueForm::Text) => ColumnForm::ServerText,
+                        (None, ValueForm::Json) => ColumnForm::ServerJson,
+                    },
+                    category: Category::of(column.type_()),
+                }
+            })
+            .collect();
+        Ok(Plan {
+            schema: Schema { columns, session },
+            selected,
+            described: described.len(),
+            after_type: after_key.map(|index| described[index].type_().clone()),
+            after_key,
+        })
+    }
+
+    /// The statement that returns exactly the planned columns: the query itself when it
+    /// already does, else the query wrapped.
+    fn select(&self, sql: &str, query: &ExportQuery) -> String {
+        let all_native = self
+            .schema
+            .columns
+            .iter()
+            .all(|column| matches!(column.form, ColumnForm::Native(_)));
+        let identity = self.selected.iter().copied().eq(0..self.described);
+        if all_native && identity && query.limit.is_none() && self.after_key.is_none() {
+            return format!("\n{sql}\n");
+        }
+        let select_list = if self.selected.is_empty() {
+            String::new()
+        } else {
+            self.selected
+                .iter()
+                .zip(&self.schema.columns)
+                .map(|(&index, column)| {
+                    let alias = index + 1;
+                    match column.form {
+                        ColumnForm::Native(_) => format!("q.c{alias}"),
+                        // Not `::text`: a type's cast to text may differ from its output
+                        // function (inet's shows the netmask). `format` calls the output
+                        // function; `num_nulls` tells a NULL from a row of NULLs.
+                        ColumnForm::ServerText => format!(
+                            "CASE WHEN num_nulls(q.c{alias}) = 0 THEN format('%s', q.c{alias}) END"
+                        ),
+                        ColumnForm::ServerJson => format!("to_json(q.c{alias})"),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let aliases = (1..=self.described)
+            .map(|alias| format!("c{alias}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let from = if self.described == 0 {
+            format!("(\n{sql}\n) AS q")
+        } else {
+            format!("(\n{sql}\n) AS q({aliases})")
+        };
+        let mut select = format!("SELECT {select_list} FROM {from}");
+        if let Some(key) = self.after_key {
+            let placeholder = query.params.len() + 1;
+            select.push_str(&format!(
+                " WHERE q.c{alias} > ${placeholder} ORDER BY q.c{alias}",
+                alias = key + 1
+            ));
+        }
+        if let Some(limit) = query.limit {
+            select.push_str(&format!(" LIMIT {limit}"));
+        }
+        select
+    }
+}
+
+/// A parameter sent as text, for the server to parse with its type's input function:
+/// exactly what a value typed into psql would mean.
+#[derive(Debug)]
+struct TextParam<'a>(&'a str);
+
+impl ToSql for TextParam<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> tokio_postgres::types::Format {
+        tokio_postgres::types::Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+/// Any column's binary value, borrowed from its row.
+struct RawValue<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for RawValue<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(RawValue(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// The binary COPY header: signature, no flags, no extension.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// A portal's rows as binary COPY: the header, then one tuple per row (field count, then
+/// each field's length, -1 for NULL, and bytes: a data row's very layout), then the
+/// trailer. The rows keep the portal's back-pressure: one is read only when asked for.
+struct RowsAsCopy {
+    rows: Pin<Box<RowStream>>,
+    started: bool,
+    ended: bool,
+}
+
+impl RowsAsCopy {
+    fn new(rows: RowStream) -> Self {
+        Self {
+            rows: Box::pin(rows),
+            started: false,
+            ended: false,
+        }
+    }
+}
+
+impl Stream for RowsAsCopy {
+    type Item = Result<Bytes, tokio_postgres::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let row = match ready!(self.rows.as_mut().poll_next(cx)) {
+            Some(Ok(row)) => row,
+            Some(Err(error)) => {
+                self.ended = true;
+                return Poll::Ready(Some(Err(error)));
+            }
+            None => {
+                self.ended = true;
+                let mut last = BytesMut::new();
+                if !self.started {
+                    last.put_slice(COPY_HEADER);
+                }
+                last.put_i16(-1);
+                return Poll::Ready(Some(Ok(last.freeze())));
+            }
+        };
+        let mut tuple = BytesMut::new();
+        if !self.started {
+            self.started = true;
+            tuple.put_slice(COPY_HEADER);
+        }
+        // A result has at most 1664 columns, so the count fits.
+        tuple.put_i16(row.len() as i16);
+        for index in 0..row.len() {
+            match row.get::<_, Option<RawValue<'_>>>(index) {
+                None => tuple.put_i32(-1),
+                Some(RawValue(raw)) => {
+                    // A field is at most 1 GB, so its length fits.
+                    tuple.put_i32(raw.len() as i32);
+                    tuple.put_slice(raw);
+                }
+            }
+        }
+        Poll::Ready(Some(Ok(tuple.freeze())))
+    }
+}

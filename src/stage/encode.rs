@@ -1,0 +1,188 @@
+//! The encode stage: binary COPY pieces in, the bytes of an output format out.
+//!
+//! It feeds each piece to a [`CopyBinaryDecoder`] and every complete row to a
+//! [`RowEncoder`], and hands its buffer on once it holds at least `chunk_size` bytes. What
+//! it hands on is always a whole number of chunks (the remainder, at most one row's worth,
+//! is carried into the next buffer), so the rechunk stage after it passes every buffer
+//! through without copying. It holds one buffer and the decoder's unread input: memory
+//! does not grow with the result.
+//!
+//! The end of the input is checked ([`CopyBinaryDecoder::finish`]): a stream that stops
+//! without the binary trailer is an error, never a shorter file.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use super::limit::LimitExceeded;
+use crate::decode::{CopyBinaryDecoder, DecodeError};
+use crate::encode::{FieldError, RowEncoder};
+use crate::progress::Progress;
+use crate::source::SourceError;
+
+/// Why an export's stream failed: its source did, its data could not be decoded, or it
+/// passed a limit.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The server's binary data is malformed; a bug or an incompatible server, never the
+    /// user's data.
+    #[error("cannot decode the query result: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("cannot encode row {row}: {source}")]
+    Field {
+        row: u64,
+        #[source]
+        source: FieldError,
+    },
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+}
+
+/// Encodes the binary COPY `pieces` with `encoder`, counting rows into `progress`.
+pub fn encode<S>(
+    pieces: S,
+    columns: usize,
+    encoder: Box<dyn RowEncoder>,
+    chunk_size: usize,
+    progress: Arc<Progress>,
+) -> Encode<S>
+where
+    S: Stream<Item = Result<Bytes, SourceError>> + Unpin,
+{
+    assert!(chunk_size > 0, "chunk size must be at least one byte");
+    Encode {
+        pieces,
+        decoder: Some(CopyBinaryDecoder::new(columns)),
+        encoder,
+        chunk_size,
+        buffer: Vec::new(),
+        state: State::Begin,
+        progress,
+    }
+}
+
+/// The stream returned by [`encode`].
+pub struct Encode<S> {
+    pieces: S,
+    /// Taken by `finish` at the end of the input.
+    decoder: Option<CopyBinaryDecoder>,
+    encoder: Box<dyn RowEncoder>,
+    chunk_size: usize,
+    buffer: Vec<u8>,
+    state: State,
+    progress: Arc<Progress>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Begin,
+    Rows,
+    /// The input has ended cleanly; the rest of the buffer goes out.
+    Flushing,
+    Done,
+}
+
+impl<S> Encode<S> {
+    /// Takes the buffer's whole chunks, keeping the remainder, if it holds at least one.
+    fn take_chunks(&mut self) -> Option<Bytes> {
+        let whole = self.buffer.len() / self.chunk_size * self.chunk_size;
+        if whole == 0 {
+            return None;
+        }
+        let mut next = Vec::with_capacity(self.chunk_size + self.chunk_size / 4);
+        next.extend_from_slice(&self.buffer[whole..]);
+        self.buffer.truncate(whole);
+        Some(Bytes::from(std::mem::replace(&mut self.buffer, next)))
+    }
+
+    /// Encodes every complete row the decoder holds.
+    fn encode_rows(&mut self) -> Result<(), StreamError> {
+        let decoder = self
+            .decoder
+            .as_mut()
+            .expect("decoding until the input ends");
+        while let Some(row) = decoder.next_row()? {
+            self.encoder
+                .row(&row, &mut self.buffer)
+                .map_err(|source| StreamError::Field {
+                    row: row.number(),
+                    source,
+                })?;
+            self.progress.add_rows(1);
+            if self.buffer.len() >= self.chunk_size {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, error: StreamError) -> Poll<Option<Result<Bytes, StreamError>>> {
+        self.state = State::Done;
+        self.buffer = Vec::new();
+        Poll::Ready(Some(Err(error)))
+    }
+}
+
+impl<S> Stream for Encode<S>
+where
+    S: Stream<Item = Result<Bytes, SourceError>> + Unpin,
+{
+    type Item = Result<Bytes, StreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            match this.state {
+                State::Begin => {
+                    this.encoder.begin(&mut this.buffer);
+                    this.state = State::Rows;
+                }
+                State::Rows => {
+                    if let Some(chunks) = this.take_chunks() {
+                        return Poll::Ready(Some(Ok(chunks)));
+                    }
+                    // Rows already received come first: a decoder may hold many.
+                    if let Err(error) = this.encode_rows() {
+                        return this.fail(error);
+                    }
+                    if this.buffer.len() >= this.chunk_size {
+                        continue;
+                    }
+                    match ready!(Pin::new(&mut this.pieces).poll_next(cx)) {
+                        Some(Ok(piece)) => this
+                            .decoder
+                            .as_mut()
+                            .expect("decoding until the input ends")
+                            .push(piece),
+                        Some(Err(error)) => return this.fail(error.into()),
+                        None => {
+                            let decoder = this.decoder.take().expect("ends once");
+                            if let Err(error) = decoder.finish() {
+                                return this.fail(error.into());
+                            }
+                            this.encoder.end(&mut this.buffer);
+                            this.state = State::Flushing;
+                        }
+                    }
+                }
+                State::Flushing => {
+                    if let Some(chunks) = this.take_chunks() {
+                        return Poll::Ready(Some(Ok(chunks)));
+                    }
+                    this.state = State::Done;
+                    if !this.buffer.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(std::mem::take(
+                            &mut this.buffer,
+                        )))));
+                    }
+                }
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
