@@ -10,5 +10,6 @@ mod formats;
 mod harness;
 mod harness_selftest;
 mod output;
+mod request;
 mod value_datetime;
 mod value_numbers;
