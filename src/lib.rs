@@ -47,6 +47,7 @@ pub mod options;
 pub mod pipeline;
 pub mod progress;
 pub mod request;
+pub mod resume;
 pub mod schema;
 pub mod server;
 pub mod sink;

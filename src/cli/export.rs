@@ -15,7 +15,10 @@ use rowpipe::format::Format;
 use rowpipe::pipeline::{self, Engine, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
 use rowpipe::request::{RESERVED_KEYS, Request as Download};
-use rowpipe::sink::{SinkError, StdoutOutcome, write_to_file, write_to_stdout};
+use rowpipe::resume::find_resume_point;
+use rowpipe::sink::file::part_path;
+use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
+use rowpipe::source::typed::After;
 use rowpipe::source::{CopyOptions, SourceError, guard::cancels_settled};
 use rowpipe::stage::{Limits, StreamError};
 
@@ -59,6 +62,10 @@ pub struct ExportArgs {
     /// Only the rows whose key is greater than this value.
     #[arg(long, value_name = "VALUE")]
     after: Option<String>,
+    /// Continue an interrupted `-o FILE` from the complete rows of FILE.part (needs a key:
+    /// the dataset's, or --key).
+    #[arg(long, requires = "output")]
+    resume: bool,
     /// Fail if the result has more rows than this.
     #[arg(long, value_name = "N")]
     max_rows: Option<u64>,
@@ -110,8 +117,9 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
         None => Config::default(),
     };
     let dataset = dataset_for(&args, &config)?;
-    let request = Download::build(&dataset, args.format, request_pairs(&args)?)
+    let mut request = Download::build(&dataset, args.format, request_pairs(&args)?)
         .map_err(|error| CliError::Usage(error.to_string()))?;
+    let part_mode = part_mode(&args, &dataset, &mut request)?;
     request
         .output
         .check_engine(args.engine)
@@ -149,7 +157,7 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
     let outcome = tokio::select! {
-        outcome = export(&pool, &request, &args, &options, &progress) => outcome,
+        outcome = export(&pool, &request, &args, part_mode, &options, &progress) => outcome,
         () = shutdown_signal() => Err(CliError::Interrupted),
     };
     line.finish();
@@ -163,6 +171,12 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
                 eprintln!("rowpipe: output closed by its reader after {summary}")
             }
             Ok(Delivered::Everything) => eprintln!("rowpipe: exported {summary}"),
+            Err(_) if part_mode != PartMode::Fresh && progress.bytes() > 0 => {
+                eprintln!(
+                    "rowpipe: stopped after {summary}; the complete rows are kept in {}, rerun with --resume to continue",
+                    part_path(args.output.as_deref().expect("a part file needs -o")).display()
+                )
+            }
             Err(_) if progress.bytes() > 0 => eprintln!("rowpipe: stopped after {summary}"),
             Err(_) => {}
         }
@@ -181,6 +195,7 @@ async fn export(
     pool: &deadpool_postgres::Pool,
     request: &Download,
     args: &ExportArgs,
+    part_mode: PartMode,
     options: &ExportOptions,
     progress: &Arc<Progress>,
 ) -> Result<Delivered, CliError> {
@@ -198,7 +213,7 @@ async fn export(
         OpenError::Source(error) => CliError::Failed(error.to_string()),
     })?;
     match &args.output {
-        Some(path) => write_to_file(chunks, path, progress)
+        Some(path) => write_to_file(chunks, path, part_mode, progress)
             .await
             .map(|()| Delivered::Everything)
             .map_err(sink_failed),
@@ -210,6 +225,50 @@ async fn export(
             StdoutOutcome::ReaderClosed => Ok(Delivered::UntilReaderClosed),
         },
     }
+}
+
+/// How the file export treats `FILE.part`. A resumable export (one with a key, to a file)
+/// keeps it on failure; `--resume` continues it, changing `request` to ask for the rows
+/// after the last complete one, without a second header.
+fn part_mode(
+    args: &ExportArgs,
+    dataset: &Dataset,
+    request: &mut Download,
+) -> Result<PartMode, CliError> {
+    let Some(output) = &args.output else {
+        return Ok(PartMode::Fresh);
+    };
+    let Some(key) = &dataset.key else {
+        return if args.resume {
+            Err(CliError::Usage(
+                "--resume needs a key column: the dataset's `key`, or --key".into(),
+            ))
+        } else {
+            Ok(PartMode::Fresh)
+        };
+    };
+    let part = part_path(output);
+    if !args.resume || !part.exists() {
+        return Ok(PartMode::FreshKept);
+    }
+    if args.after.is_some() {
+        return Err(CliError::Usage(
+            "--resume finds its own --after in the part file".into(),
+        ));
+    }
+    let point = find_resume_point(&part, args.format, &request.output.csv, key)
+        .map_err(|error| CliError::Usage(error.to_string()))?;
+    if point.keep == 0 {
+        return Ok(PartMode::FreshKept);
+    }
+    if point.has_header {
+        request.output.csv.header = false;
+    }
+    request.query.after = point.after.map(|value| After {
+        key: key.clone(),
+        value,
+    });
+    Ok(PartMode::Append { len: point.keep })
 }
 
 /// The dataset to export: one of the config file's, or one made of --sql or --table.

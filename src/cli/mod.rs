@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Export one query or table to a file or to stdout.
-    Export(export::ExportArgs),
+    Export(Box<export::ExportArgs>),
     /// Serve datasets as downloads over HTTP.
     Serve(serve::ServeArgs),
 }
@@ -69,7 +69,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Export(args) => {
                 init_logging("warn");
-                export::run(args).await
+                export::run(*args).await
             }
             Command::Serve(args) => {
                 init_logging("info");

@@ -4,23 +4,38 @@
 //! the stream ended without error, so `FILE` is either absent (or the previous complete
 //! export) or complete: never a shorter file that looks finished. On any failure, and when
 //! the export is interrupted (the future dropped, e.g. on Ctrl-C), the `.part` file is
-//! removed.
+//! removed, unless the export can be resumed ([`PartMode`]): then it stays for
+//! `--resume`, which keeps its complete rows and appends the rest.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::SinkError;
 use super::writer::drain;
 use crate::progress::Progress;
 
+/// Where the bytes go in `FILE.part`, and whether it outlives a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartMode {
+    /// A new `FILE.part`, removed if the export fails.
+    #[default]
+    Fresh,
+    /// A new `FILE.part`, kept if the export fails so that it can be resumed.
+    FreshKept,
+    /// The first `len` bytes of the existing `FILE.part`, then the stream; kept if the
+    /// export fails again.
+    Append { len: u64 },
+}
+
 /// Writes the stream to `target` atomically; see the module docs.
 pub async fn write_to_file<S, E>(
     stream: S,
     target: &Path,
+    mode: PartMode,
     progress: &Progress,
 ) -> Result<(), SinkError<E>>
 where
@@ -39,12 +54,17 @@ where
             "it is a directory",
         )));
     }
-    let mut part = PartFile::create(target)
+    let mut part = PartFile::open(target, mode)
         .await
         .map_err(write_error(&part_path(target)))?;
-    drain(stream, &mut part.file, progress)
-        .await
-        .map_err(|error| error.at(part.path.clone()))?;
+    if let Err(error) = drain(stream, &mut part.file, progress).await {
+        if part.committed {
+            // Kept for a resume: let the bytes written reach the file before anyone
+            // reads it (tokio writes in the background).
+            let _ = part.file.flush().await;
+        }
+        return Err(error.at(part.path.clone()));
+    }
     part.commit(target).await.map_err(write_error(target))
 }
 
@@ -55,21 +75,33 @@ pub fn part_path(target: &Path) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// A `.part` file that removes itself unless committed.
+/// A `.part` file that removes itself unless committed (or kept for a resume).
 struct PartFile {
     path: PathBuf,
     file: tokio::fs::File,
+    /// Renamed into place, or to be left for a resume: either way not removed.
     committed: bool,
 }
 
 impl PartFile {
-    async fn create(target: &Path) -> std::io::Result<Self> {
+    async fn open(target: &Path, mode: PartMode) -> std::io::Result<Self> {
         let path = part_path(target);
-        let file = tokio::fs::File::create(&path).await?;
+        let file = match mode {
+            PartMode::Fresh | PartMode::FreshKept => tokio::fs::File::create(&path).await?,
+            PartMode::Append { len } => {
+                let mut file = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .await?;
+                file.set_len(len).await?;
+                file.seek(std::io::SeekFrom::Start(len)).await?;
+                file
+            }
+        };
         Ok(Self {
             path,
             file,
-            committed: false,
+            committed: mode != PartMode::Fresh,
         })
     }
 
@@ -114,9 +146,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.csv");
         let progress = Progress::new();
-        write_to_file(chunks(vec![Ok(b"a,b\n"), Ok(b"1,2\n")]), &target, &progress)
-            .await
-            .unwrap();
+        write_to_file(
+            chunks(vec![Ok(b"a,b\n"), Ok(b"1,2\n")]),
+            &target,
+            PartMode::Fresh,
+            &progress,
+        )
+        .await
+        .unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
         assert!(!part_path(&target).exists());
         assert_eq!(progress.bytes(), 8);
@@ -129,6 +166,7 @@ mod tests {
         let result = write_to_file(
             chunks(vec![Ok(b"a,b\n"), Err("boom")]),
             &target,
+            PartMode::Fresh,
             &Progress::new(),
         )
         .await;
@@ -145,6 +183,7 @@ mod tests {
         let result = write_to_file(
             chunks(vec![Ok(b"new"), Err("boom")]),
             &target,
+            PartMode::Fresh,
             &Progress::new(),
         )
         .await;
@@ -153,12 +192,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resumable_export_keeps_its_part_file_and_appends_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let result = write_to_file(
+            chunks(vec![Ok(b"a,b\n1,2\n3,"), Err("boom")]),
+            &target,
+            PartMode::FreshKept,
+            &Progress::new(),
+        )
+        .await;
+        assert!(result.is_err());
+        assert!(!target.exists());
+        assert_eq!(std::fs::read(part_path(&target)).unwrap(), b"a,b\n1,2\n3,");
+        // Keep the complete rows, append the rest.
+        write_to_file(
+            chunks(vec![Ok(b"3,4\n")]),
+            &target,
+            PartMode::Append { len: 8 },
+            &Progress::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n3,4\n");
+        assert!(!part_path(&target).exists());
+    }
+
+    #[tokio::test]
     async fn a_directory_or_missing_folder_is_a_write_error() {
         let dir = tempfile::tempdir().unwrap();
-        let result = write_to_file(chunks(vec![]), dir.path(), &Progress::new()).await;
+        let result = write_to_file(
+            chunks(vec![]),
+            dir.path(),
+            PartMode::Fresh,
+            &Progress::new(),
+        )
+        .await;
         assert!(matches!(result, Err(SinkError::Write { .. })));
         let missing = dir.path().join("no/such/folder/out.csv");
-        let result = write_to_file(chunks(vec![]), &missing, &Progress::new()).await;
+        let result =
+            write_to_file(chunks(vec![]), &missing, PartMode::Fresh, &Progress::new()).await;
         let message = result.unwrap_err().to_string();
         assert!(message.contains("out.csv.part"), "{message}");
     }

@@ -6,7 +6,7 @@ pub mod http;
 pub mod stdout;
 mod writer;
 
-pub use file::write_to_file;
+pub use file::{PartMode, write_to_file};
 pub use http::{DownloadLog, http_body};
 pub use stdout::{StdoutOutcome, write_to_stdout};
 pub use writer::SinkError;

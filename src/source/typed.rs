@@ -229,7 +229,9 @@ async fn check_param(
     let oid: u32 = row.get(0);
     let ty =
         Type::from_oid(oid).unwrap_or_else(|| Type::new(row.get(1), oid, Kind::Simple, row.get(2)));
-    let probe = client.prepare_typed("SELECT $1", &[ty.clone()]).await?;
+    let probe = client
+        .prepare_typed("SELECT $1", std::slice::from_ref(&ty))
+        .await?;
     match client.query_one(&probe, &[&TextParam(&param.value)]).await {
         Ok(_) => Ok(Ok(ty)),
         Err(error) if is_data_exception(&error) => Ok(Err(Rejected::InvalidParam {

@@ -11,5 +11,6 @@ mod harness;
 mod harness_selftest;
 mod output;
 mod request;
+mod resume;
 mod value_datetime;
 mod value_numbers;

@@ -64,7 +64,8 @@ fn get_error(server: &TestServer, path: &str, status: u16, code: &str) -> serde_
 fn parameters_are_bound_and_match_the_literal_query() {
     let db = orders_db("req_params");
     let server = TestServer::start(db.url(), CONFIG);
-    let literal = "SELECT * FROM orders WHERE created_at >= '2024-03-01' AND region = 'us' ORDER BY id";
+    let literal =
+        "SELECT * FROM orders WHERE created_at >= '2024-03-01' AND region = 'us' ORDER BY id";
     let expected = psql_copy_csv(db.url(), literal);
     let body = get_ok(
         &server,
@@ -76,7 +77,10 @@ fn parameters_are_bound_and_match_the_literal_query() {
         db.url(),
         "SELECT * FROM orders WHERE created_at >= '2024-03-01' AND region = 'eu' ORDER BY id",
     );
-    assert_bytes_eq(get_ok(&server, "/datasets/orders_since.csv?since=2024-03-01"), &eu);
+    assert_bytes_eq(
+        get_ok(&server, "/datasets/orders_since.csv?since=2024-03-01"),
+        &eu,
+    );
     // The portal route serves every format.
     let jsonl = get_ok(
         &server,
@@ -125,7 +129,14 @@ fn parameter_mistakes_are_400s_that_say_what_is_wrong() {
     assert_eq!(
         error["accepted"],
         json!([
-            "since", "region", "header", "delimiter", "null", "quote", "excel", "columns",
+            "since",
+            "region",
+            "header",
+            "delimiter",
+            "null",
+            "quote",
+            "excel",
+            "columns",
             "limit"
         ])
     );
@@ -170,7 +181,10 @@ fn columns_are_selected_by_name_in_the_order_given() {
     let db = orders_db("req_columns");
     let server = TestServer::start(db.url(), CONFIG);
     let expected = psql_copy_csv(db.url(), "SELECT note, id FROM orders ORDER BY id");
-    assert_bytes_eq(get_ok(&server, "/datasets/orders.csv?columns=note,id"), &expected);
+    assert_bytes_eq(
+        get_ok(&server, "/datasets/orders.csv?columns=note,id"),
+        &expected,
+    );
     let output = run_ok(rowpipe().args([
         "export",
         "--database",
@@ -192,7 +206,12 @@ fn columns_are_selected_by_name_in_the_order_given() {
         error["columns"],
         json!(["id", "region", "created_at", "total", "note"])
     );
-    get_error(&server, "/datasets/orders.csv?columns=", 400, "invalid_columns");
+    get_error(
+        &server,
+        "/datasets/orders.csv?columns=",
+        400,
+        "invalid_columns",
+    );
 }
 
 #[test]
@@ -203,8 +222,18 @@ fn limit_is_a_complete_shorter_download() {
     assert_bytes_eq(get_ok(&server, "/datasets/orders.csv?limit=3"), &expected);
     let none = get_ok(&server, "/datasets/orders.csv?limit=0");
     assert_eq!(none, b"id,region,created_at,total,note\n");
-    get_error(&server, "/datasets/orders.csv?limit=ten", 400, "invalid_limit");
-    get_error(&server, "/datasets/orders.csv?limit=-1", 400, "invalid_limit");
+    get_error(
+        &server,
+        "/datasets/orders.csv?limit=ten",
+        400,
+        "invalid_limit",
+    );
+    get_error(
+        &server,
+        "/datasets/orders.csv?limit=-1",
+        400,
+        "invalid_limit",
+    );
 }
 
 #[test]
@@ -219,7 +248,12 @@ fn after_resumes_from_the_key() {
     assert_bytes_eq(joined, &whole);
     let last = get_ok(&server, "/datasets/orders.csv?after=200");
     assert_eq!(last, b"id,region,created_at,total,note\n");
-    get_error(&server, "/datasets/orders.csv?after=abc", 400, "invalid_after");
+    get_error(
+        &server,
+        "/datasets/orders.csv?after=abc",
+        400,
+        "invalid_after",
+    );
     get_error(
         &server,
         "/datasets/capped.csv?after=3",
@@ -249,7 +283,13 @@ fn max_rows_aborts_the_download_and_the_log_says_why() {
     // The CLI fails too, and leaves no file.
     let out = dir.path().join("capped.csv");
     let output = run(rowpipe()
-        .args(["export", "--config", config.to_str().unwrap(), "--database", db.url()])
+        .args([
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--database",
+            db.url(),
+        ])
         .args(["--dataset", "capped", "-q", "-o"])
         .arg(&out));
     assert_eq!(output.status.code(), Some(1));
@@ -281,7 +321,13 @@ fn cli_binds_parameters_of_a_configured_dataset() {
     std::fs::write(&config, CONFIG).unwrap();
     let export = |extra: &[&str]| {
         run(rowpipe()
-            .args(["export", "--database", db.url(), "--config", config.to_str().unwrap()])
+            .args([
+                "export",
+                "--database",
+                db.url(),
+                "--config",
+                config.to_str().unwrap(),
+            ])
             .args(["--dataset", "orders_since", "-q"])
             .args(extra))
     };
@@ -293,10 +339,16 @@ fn cli_binds_parameters_of_a_configured_dataset() {
     );
     assert_bytes_eq(output.stdout, &expected);
     for (extra, message) in [
-        (&["--param", "since=nope"][..], "parameter since: \"nope\" is not a valid timestamptz"),
+        (
+            &["--param", "since=nope"][..],
+            "parameter since: \"nope\" is not a valid timestamptz",
+        ),
         (&[][..], "missing required parameter since (timestamptz)"),
         (&["--param", "since"][..], "expected NAME=VALUE"),
-        (&["--param", "since=2024-01-01", "--param", "zone=x"][..], "unknown parameter \"zone\""),
+        (
+            &["--param", "since=2024-01-01", "--param", "zone=x"][..],
+            "unknown parameter \"zone\"",
+        ),
     ] {
         let output = export(extra);
         assert_eq!(output.status.code(), Some(2), "{extra:?}");
