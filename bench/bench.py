@@ -8,7 +8,17 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
   psql     ``psql -X ... -c "\\copy (SELECT * FROM bench_mixed) TO STDOUT
            WITH (FORMAT csv, HEADER)" > /dev/null`` -- the reference.
   export   ``rowpipe export --database URL --sql "SELECT * FROM bench_mixed"
-           --quiet > /dev/null``.
+           --quiet > /dev/null``: the default, typed engine (binary COPY,
+           formatted by rowpipe).
+  copy     the same with ``--engine copy``: PostgreSQL's own COPY CSV,
+           passed through.
+  jsonl    the same with ``--format jsonl``; checked against psql's
+           ``SELECT row_to_json(q) ...`` (line breaks of json values as
+           spaces, as rowpipe writes JSON Lines).
+  params   ``curl`` downloading a dataset with a bound parameter
+           (``SELECT * FROM bench_mixed WHERE id >= $1``, ``?min_id=0``: every
+           row, through the portal route) from ``rowpipe serve --config``;
+           compare with ``serve``, the same rows without parameters.
   serve    ``curl`` downloading ``/datasets/bench_mixed.csv`` from
            ``rowpipe serve --database URL`` (fresh server; its peak RSS,
            VmHWM, is read from /proc after the downloads).
@@ -67,7 +77,7 @@ SMALL_TABLE = "bench_mixed_small"
 TABLE_VERSION = "v2"
 CHUNK = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MEASUREMENTS = ("psql", "export", "serve", "memory")
+MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "params", "memory")
 DEFAULT_DEPTHS = "0,1,4"
 DEFAULT_CHUNKS_KIB = "8,64,256"
 
@@ -486,6 +496,25 @@ def psql_copy_cmd(cluster: Cluster, table: str) -> list[str]:
             f"\\copy (SELECT * FROM {table}) TO STDOUT WITH (FORMAT csv, HEADER)"]
 
 
+def psql_jsonl_cmd(cluster: Cluster, table: str) -> list[str]:
+    """psql's row_to_json lines for the table, as rowpipe's jsonl must be."""
+    return ["psql", "-X", "-A", "-t", "-q", cluster.conninfo(), "-c",
+            f"SELECT translate(row_to_json(q)::text, E'\\n\\r', '  ') FROM {table} q"]
+
+
+def write_params_config(path: Path, table: str) -> Path:
+    path.write_text(
+        "[[dataset]]\n"
+        f'name = "{table}"\n'
+        f'table = "{table}"\n'
+        "\n"
+        "[[dataset]]\n"
+        'name = "params"\n'
+        f'sql = "SELECT * FROM {table} WHERE id >= $1"\n'
+        'params = [ { name = "min_id", type = "int8" } ]\n')
+    return path
+
+
 def check_same(what: str, got: Csv, expected: Csv) -> None:
     """Fail unless a CSV stream is byte for byte psql's (length and SHA-256)."""
     if got.nbytes != expected.nbytes:
@@ -513,7 +542,7 @@ class PsqlCase(Case):
 
 class ExportCase(Case):
     def __init__(self, name: str, cluster: Cluster, rowpipe: Path, table: str,
-                 expected: Csv, extra_args: list[str], **kw):
+                 expected: Csv, extra_args: list[str], **kw) -> None:
         super().__init__(name, **kw)
         self.cluster = cluster
         self.expected = expected
@@ -585,7 +614,9 @@ class Server:
             self.proc.wait()
 
     def url(self, dataset: str) -> str:
-        return f"http://127.0.0.1:{self.port}/datasets/{dataset}.csv"
+        """`dataset` is a name (its CSV) or a resource such as `name.csv?key=value`."""
+        resource = dataset if "." in dataset else f"{dataset}.csv"
+        return f"http://127.0.0.1:{self.port}/datasets/{resource}"
 
     def check_alive(self) -> None:
         assert self.proc is not None
@@ -633,10 +664,11 @@ class Server:
 
 class ServeCase(Case):
     def __init__(self, name: str, cluster: Cluster, rowpipe: Path, logdir: Path,
-                 table: str, expected: Csv, config: Path | None = None, **kw):
+                 table: str, expected: Csv, config: Path | None = None,
+                 resource: str | None = None, **kw):
         super().__init__(name, **kw)
         self.cluster = cluster
-        self.table = table
+        self.table = resource or table
         self.expected = expected
         label = name.replace(" ", "_").replace("/", "_").replace(",", "")
         self.server = Server(rowpipe, cluster, logdir, label, config)
@@ -706,22 +738,25 @@ def mb(kb: int | None) -> float | None:
     return None if kb is None else kb * 1024 / 1e6
 
 
-def case_row(case: Case, psql_mbps: float | None) -> list[str]:
+def case_row(case: Case, psql_mbps: float | None, psql_wall: float | None) -> list[str]:
     wall = median([s.wall for s in case.samples])
     mbps = case.samples[0].nbytes / 1e6 / wall if wall else None
     ratio = mbps / psql_mbps if (mbps and psql_mbps) else None
+    rows_ratio = psql_wall / wall if (wall and psql_wall) else None
     return [
         fmt(wall, ".3f"),
         fmt(min(s.wall for s in case.samples), ".3f"),
         fmt(mbps, ".1f"),
         fmt(ratio, ".2f"),
+        fmt(rows_ratio, ".2f"),
         fmt(median([s.client_cpu for s in case.samples]), ".2f"),
         fmt(median([s.pg_cpu for s in case.samples]), ".2f"),
         fmt(mb(case.peak_rss_kb()), ".1f"),
     ]
 
 
-MAIN_HEADER = ["measurement", "wall s (median)", "wall s (min)", "MB/s", "vs psql",
+MAIN_HEADER = ["measurement", "wall s (median)", "wall s (min)", "MB/s", "MB/s vs psql",
+               "rows/s vs psql",
                "client CPU s", "pg CPU s", "peak RSS MB"]
 
 
@@ -751,19 +786,33 @@ class Table:
         return "\n".join(out)
 
 
+def params_note(cases: list[Case]) -> list[str]:
+    """The bound-parameter download against the same rows without parameters."""
+    serve = next((c for c in cases if c.name == "rowpipe serve + curl"), None)
+    params = next((c for c in cases if c.name == "serve, bound parameter"), None)
+    if not (serve and params and serve.samples and params.samples):
+        return []
+    ratio = median([s.wall for s in serve.samples]) / median([s.wall for s in params.samples])
+    return [f"bound parameter vs no parameters (same rows, both served): {ratio:.2f}x"]
+
+
 def build_tables(cases: list[Case], memory: dict | None, rows: int,
                  nbytes: int) -> list[Table]:
     psql = next((c for c in cases if isinstance(c, PsqlCase)), None)
-    psql_mbps = None
+    psql_mbps = psql_wall = None
     if psql is not None:
-        psql_mbps = nbytes / 1e6 / median([s.wall for s in psql.samples])
+        psql_wall = median([s.wall for s in psql.samples])
+        psql_mbps = nbytes / 1e6 / psql_wall
     tables = []
     main = [c for c in cases if c.group == "main"]
     if main:
         tables.append(Table(
             f"Throughput: {MAIN_TABLE}, {rows:,} rows, {nbytes:,} bytes of CSV",
-            MAIN_HEADER, [[c.name, *case_row(c, psql_mbps)] for c in main],
-            ["client CPU: the psql or rowpipe export process; for serve, the rowpipe "
+            MAIN_HEADER, [[c.name, *case_row(c, psql_mbps, psql_wall)] for c in main],
+            [*params_note(main),
+             "rows/s vs psql: psql's wall time over this one's, for the same rows (jsonl "
+             "writes more bytes per row).",
+             "client CPU: the psql or rowpipe export process; for serve, the rowpipe "
              "server process during the download.",
              "pg CPU: all PostgreSQL server processes (backends, postmaster).",
              "peak RSS: VmHWM of the psql or rowpipe export process (polled every 10 ms); "
@@ -774,7 +823,7 @@ def build_tables(cases: list[Case], memory: dict | None, rows: int,
         if vcases:
             header = ["chunk KiB", "prefetch", *MAIN_HEADER[1:]]
             tables.append(Table(f"{title} ({rows:,} rows)", header,
-                                [[str(c.chunk_kib), str(c.depth), *case_row(c, psql_mbps)]
+                                [[str(c.chunk_kib), str(c.depth), *case_row(c, psql_mbps, psql_wall)]
                                  for c in vcases]))
     if memory:
         small, big = memory["small"], memory["big"]
@@ -883,10 +932,24 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
     if "psql" in args.only:
         cases.append(PsqlCase(cluster, MAIN_TABLE, csv))
     if "export" in args.only:
-        cases.append(ExportCase("rowpipe export", cluster, rowpipe, MAIN_TABLE, csv, []))
+        cases.append(ExportCase("rowpipe export (typed)", cluster, rowpipe, MAIN_TABLE, csv,
+                                []))
+    if "copy" in args.only:
+        cases.append(ExportCase("rowpipe export --engine copy", cluster, rowpipe, MAIN_TABLE,
+                                csv, ["--engine", "copy"]))
+    if "jsonl" in args.only:
+        print("warm-up: psql row_to_json (counting bytes)", file=sys.stderr)
+        jsonl = run_measured(psql_jsonl_cmd(cluster, MAIN_TABLE), count_stdout=True).csv
+        cases.append(ExportCase("rowpipe export --format jsonl", cluster, rowpipe, MAIN_TABLE,
+                                jsonl, ["--format", "jsonl"]))
+    if "serve" in args.only or "params" in args.only:
+        config = write_params_config(logdir / "params.toml", MAIN_TABLE)
     if "serve" in args.only:
         cases.append(ServeCase("rowpipe serve + curl", cluster, rowpipe, logdir,
-                               MAIN_TABLE, csv))
+                               MAIN_TABLE, csv, config))
+    if "params" in args.only:
+        cases.append(ServeCase("serve, bound parameter", cluster, rowpipe, logdir,
+                               MAIN_TABLE, csv, config, resource="params.csv?min_id=0"))
     if args.variants:
         for kib in args.chunks:
             for depth in args.depths:

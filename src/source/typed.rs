@@ -24,7 +24,7 @@
 
 use std::error::Error as StdError;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use deadpool_postgres::Pool;
@@ -433,20 +433,50 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// A portal's rows as binary COPY: the header, then one tuple per row (field count, then
 /// each field's length, -1 for NULL, and bytes: a data row's very layout), then the
-/// trailer. The rows keep the portal's back-pressure: one is read only when asked for.
+/// trailer. Rows that have already arrived are gathered into pieces of up to
+/// [`BATCH_BYTES`]; a row is still read only when asked for, so the portal keeps its
+/// back-pressure.
 struct RowsAsCopy {
     rows: Pin<Box<RowStream>>,
+    batch: BytesMut,
     started: bool,
     ended: bool,
 }
 
+/// About how many bytes of rows one piece gathers.
+const BATCH_BYTES: usize = 64 * 1024;
+
 impl RowsAsCopy {
     fn new(rows: RowStream) -> Self {
+        let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+        batch.put_slice(COPY_HEADER);
         Self {
             rows: Box::pin(rows),
+            batch,
             started: false,
             ended: false,
         }
+    }
+
+    fn push_row(&mut self, row: &tokio_postgres::Row) {
+        self.started = true;
+        // A result has at most 1664 columns, so the count fits.
+        self.batch.put_i16(row.len() as i16);
+        for index in 0..row.len() {
+            match row.get::<_, Option<RawValue<'_>>>(index) {
+                None => self.batch.put_i32(-1),
+                Some(RawValue(raw)) => {
+                    // A field is at most 1 GB, so its length fits.
+                    self.batch.put_i32(raw.len() as i32);
+                    self.batch.put_slice(raw);
+                }
+            }
+        }
+    }
+
+    fn take_batch(&mut self) -> Bytes {
+        let capacity = BATCH_BYTES.max(self.batch.len());
+        std::mem::replace(&mut self.batch, BytesMut::with_capacity(capacity)).freeze()
     }
 }
 
@@ -454,42 +484,26 @@ impl Stream for RowsAsCopy {
     type Item = Result<Bytes, tokio_postgres::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.ended {
+        let this = &mut *self;
+        if this.ended {
             return Poll::Ready(None);
         }
-        let row = match ready!(self.rows.as_mut().poll_next(cx)) {
-            Some(Ok(row)) => row,
-            Some(Err(error)) => {
-                self.ended = true;
-                return Poll::Ready(Some(Err(error)));
-            }
-            None => {
-                self.ended = true;
-                let mut last = BytesMut::new();
-                if !self.started {
-                    last.put_slice(COPY_HEADER);
+        while this.batch.len() < BATCH_BYTES {
+            match this.rows.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(row))) => this.push_row(&row),
+                Poll::Ready(Some(Err(error))) => {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(error)));
                 }
-                last.put_i16(-1);
-                return Poll::Ready(Some(Ok(last.freeze())));
-            }
-        };
-        let mut tuple = BytesMut::new();
-        if !self.started {
-            self.started = true;
-            tuple.put_slice(COPY_HEADER);
-        }
-        // A result has at most 1664 columns, so the count fits.
-        tuple.put_i16(row.len() as i16);
-        for index in 0..row.len() {
-            match row.get::<_, Option<RawValue<'_>>>(index) {
-                None => tuple.put_i32(-1),
-                Some(RawValue(raw)) => {
-                    // A field is at most 1 GB, so its length fits.
-                    tuple.put_i32(raw.len() as i32);
-                    tuple.put_slice(raw);
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    this.batch.put_i16(-1);
+                    return Poll::Ready(Some(Ok(this.take_batch())));
                 }
+                Poll::Pending if this.started && !this.batch.is_empty() => break,
+                Poll::Pending => return Poll::Pending,
             }
         }
-        Poll::Ready(Some(Ok(tuple.freeze())))
+        Poll::Ready(Some(Ok(this.take_batch())))
     }
 }
