@@ -84,6 +84,21 @@ pub async fn ping(pool: &Pool) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// The planner's estimate of how many rows `sql` returns, from `EXPLAIN`; `None` when it
+/// cannot be had (the query takes parameters, or fails to plan). Only an estimate: for
+/// warnings, never for decisions.
+pub async fn estimate_rows(pool: &Pool, sql: &str) -> Option<f64> {
+    let client = pool.get().await.ok()?;
+    let explain = format!("EXPLAIN (FORMAT JSON) {sql}");
+    let messages = client.simple_query(&explain).await.ok()?;
+    let text = messages.iter().find_map(|message| match message {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+        _ => None,
+    })?;
+    let plan: serde_json::Value = serde_json::from_str(text).ok()?;
+    plan[0]["Plan"]["Plan Rows"].as_f64()
+}
+
 /// Masks the password of a connection URL or `key=value` string, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     if let Some(scheme_end) = url.find("://") {

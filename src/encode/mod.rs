@@ -12,7 +12,7 @@ pub mod text;
 
 pub use csv::{CsvOptions, CsvOptionsError, CsvWriter, QuoteStyle};
 pub use json::{JsonArrayEncoder, JsonLinesEncoder};
-pub use table::{CsvEncoder, CsvQuoting, CsvSettings, TsvEncoder};
+pub use table::{CsvEncoder, CsvQuoting, CsvSettings, EXCEL_MAX_ROWS, TsvEncoder};
 
 use crate::decode::RowRef;
 use crate::schema::{Column, ColumnForm, Schema};

@@ -46,6 +46,9 @@ impl Default for CsvSettings {
     }
 }
 
+/// Excel's rows per sheet; a longer CSV is cut off when opened.
+pub const EXCEL_MAX_ROWS: u64 = 1_048_576;
+
 /// The UTF-8 byte-order mark, which makes Excel read a CSV file as UTF-8.
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
@@ -70,6 +73,9 @@ pub struct CsvEncoder {
     forced: Vec<bool>,
     /// Per column: prefix values that look like formulas (Excel mode, text columns).
     formula_guarded: Vec<bool>,
+    /// Excel mode: sheet rows written so far (the header's included), to warn once when
+    /// the result passes the sheet limit.
+    sheet_rows: Option<u64>,
     scratch: Vec<u8>,
     guarded: Vec<u8>,
 }
@@ -99,6 +105,7 @@ impl CsvEncoder {
             bom: settings.excel,
             forced,
             formula_guarded,
+            sheet_rows: settings.excel.then_some(u64::from(settings.header)),
             scratch: Vec::new(),
             guarded: Vec::new(),
         })
@@ -142,6 +149,15 @@ impl RowEncoder for CsvEncoder {
                 .write_field_forced(out, Some(value), self.forced[index]);
         }
         out.extend_from_slice(self.line_end);
+        if let Some(rows) = &mut self.sheet_rows {
+            *rows += 1;
+            if *rows == EXCEL_MAX_ROWS + 1 {
+                tracing::warn!(
+                    "the result passes {EXCEL_MAX_ROWS} rows, the most Excel shows in one sheet; \
+                     rows after that are cut off when the file is opened in Excel"
+                );
+            }
+        }
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use super::error::ErrorMessage;
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::database;
+use crate::encode::EXCEL_MAX_ROWS;
 use crate::format::Format;
 use crate::pipeline;
 use crate::progress::Progress;
@@ -224,8 +225,15 @@ async fn download(
         format,
         progress,
     };
+    let excel_warning = match request.output.csv.excel && request.query.params.is_empty() {
+        true => excel_row_warning(&state, &request).await,
+        false => None,
+    };
     let mut response = http_body(body, log).into_response();
     let headers = response.headers_mut();
+    if let Some(warning) = excel_warning {
+        headers.insert("x-rowpipe-warning", warning);
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -240,6 +248,23 @@ async fn download(
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
+}
+
+/// A warning header for an Excel download whose estimated row count already passes the
+/// sheet limit (the header line takes one of its rows).
+async fn excel_row_warning(state: &AppState, request: &Download) -> Option<HeaderValue> {
+    let estimate = database::estimate_rows(state.pool(), &request.query.sql).await?;
+    let rows = request
+        .query
+        .limit
+        .map_or(estimate, |limit| estimate.min(limit as f64));
+    let sheet_rows = EXCEL_MAX_ROWS - u64::from(request.output.csv.header);
+    (rows > sheet_rows as f64).then(|| {
+        HeaderValue::from_str(&format!(
+            "an estimated {rows:.0} rows; Excel shows at most {EXCEL_MAX_ROWS} rows per sheet"
+        ))
+        .expect("ASCII")
+    })
 }
 
 /// `attachment; filename="..."`, with an RFC 6266 `filename*` when the name is not plain

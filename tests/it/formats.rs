@@ -293,3 +293,38 @@ fn bad_options_are_rejected_before_any_query() {
 fn cluster_db(prefix: &str) -> TestDb {
     crate::harness::cluster().create_database(prefix)
 }
+
+#[test]
+fn excel_warns_when_the_result_passes_the_sheet_limit() {
+    let db = cluster_db("fmt_excel_rows");
+    // With the header, 1,048,575 data rows fill a sheet exactly; one more does not fit.
+    for (rows, warned) in [(1_048_575, false), (1_048_576, true)] {
+        let output = run(rowpipe()
+            .args(["export", "--database", db.url(), "-q", "--excel"])
+            .args([
+                "--sql",
+                &format!("SELECT i FROM generate_series(1, {rows}) AS i"),
+            ]));
+        assert!(output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.contains("the most Excel shows in one sheet"),
+            warned,
+            "{rows} rows: {stderr}"
+        );
+    }
+    let server = TestServer::start(
+        db.url(),
+        "[[dataset]]\nname = \"many\"\nsql = \"SELECT i FROM generate_series(1, 2000000) AS i\"\n",
+    );
+    let response = http::get(server.addr(), "/datasets/many.csv?excel=true&limit=1100000");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("x-rowpipe-warning"),
+        Some("an estimated 1100000 rows; Excel shows at most 1048576 rows per sheet")
+    );
+    let small = http::get(server.addr(), "/datasets/many.csv?excel=true&limit=10");
+    assert_eq!(small.header("x-rowpipe-warning"), None);
+    let plain = http::get(server.addr(), "/datasets/many.csv?limit=10");
+    assert_eq!(plain.header("x-rowpipe-warning"), None);
+}
