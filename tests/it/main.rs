@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod copy_binary;
 mod datasets;
+mod engines;
 mod failure;
 mod formats;
 mod harness;
