@@ -23,7 +23,7 @@ use rowpipe::source::{CopyOptions, SourceError, guard::cancels_settled};
 use rowpipe::stage::{Limits, StreamError};
 
 use super::progress_line::{ProgressLine, describe};
-use super::{CliError, shutdown_signal};
+use super::{CliError, database_url, load_config, shutdown_signal};
 
 /// How long an exiting export waits for the cancel of an abandoned query to reach the server.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -112,10 +112,7 @@ pub struct ExportArgs {
 }
 
 pub async fn run(args: ExportArgs) -> Result<(), CliError> {
-    let config = match &args.config {
-        Some(path) => Config::load(path).map_err(|error| CliError::Usage(error.to_string()))?,
-        None => Config::default(),
-    };
+    let config = load_config(args.config.as_deref())?;
     let dataset = dataset_for(&args, &config)?;
     let mut request = Download::build(&dataset, args.format, request_pairs(&args)?)
         .map_err(|error| CliError::Usage(error.to_string()))?;
@@ -124,15 +121,8 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
         .output
         .check_engine(args.engine)
         .map_err(|error| CliError::Usage(error.to_string()))?;
-    let url = args
-        .database
-        .clone()
-        .or_else(|| config.database.url.clone())
-        .ok_or_else(|| {
-            CliError::Usage(
-                "no database given: use --database URL, DATABASE_URL, or `url` under [database] in the config file".into(),
-            )
-        })?;
+    let url = database_url(args.database.as_deref(), &config)?;
+
     let settings = PoolSettings {
         pool_size: 1,
         ..PoolSettings::default()

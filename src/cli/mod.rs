@@ -29,6 +29,30 @@ enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// The config file given, or the defaults without one.
+fn load_config(path: Option<&std::path::Path>) -> Result<rowpipe::config::Config, CliError> {
+    match path {
+        Some(path) => {
+            rowpipe::config::Config::load(path).map_err(|error| CliError::Usage(error.to_string()))
+        }
+        None => Ok(rowpipe::config::Config::default()),
+    }
+}
+
+/// The connection URL: `--database` (or `DATABASE_URL`), else the config file's.
+fn database_url(given: Option<&str>, config: &rowpipe::config::Config) -> Result<String, CliError> {
+    given
+        .map(str::to_owned)
+        .or_else(|| config.database.url.clone())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no database given: use --database URL, DATABASE_URL, or `url` under \
+                 [database] in the config file"
+                    .into(),
+            )
+        })
+}
+
 /// Why a command failed, which decides the exit code.
 #[derive(Debug, thiserror::Error)]
 enum CliError {

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rowpipe::catalog::Catalog;
-use rowpipe::config::{Config, DEFAULT_LISTEN};
+use rowpipe::config::DEFAULT_LISTEN;
 use rowpipe::database::{self, redact_url};
 use rowpipe::server::{self, AppState};
 
-use super::{CliError, shutdown_signal};
+use super::{CliError, database_url, load_config, shutdown_signal};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -26,19 +26,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let config = match &args.config {
-        Some(path) => Config::load(path).map_err(|error| CliError::Usage(error.to_string()))?,
-        None => Config::default(),
-    };
-    let url = args
-        .database
-        .clone()
-        .or_else(|| config.database.url.clone())
-        .ok_or_else(|| {
-            CliError::Usage(
-                "no database given: use --database URL, DATABASE_URL, or `url` under [database] in the config file".into(),
-            )
-        })?;
+    let config = load_config(args.config.as_deref())?;
+    let url = database_url(args.database.as_deref(), &config)?;
+
     let state =
         AppState::from_config(&config, &url).map_err(|error| CliError::Usage(error.to_string()))?;
     let listen = args

@@ -254,33 +254,45 @@ impl NativeType {
         !self.array && matches!(self.kind, ValueKind::Text | ValueKind::Json)
     }
 
+    /// Writes a non-NULL value as the type's output function does (`array_out` for
+    /// arrays).
     pub fn write_text(
         self,
         raw: &[u8],
         session: &SessionFormat,
         out: &mut Vec<u8>,
     ) -> Result<(), ValueError> {
-        if self.array {
-            Array::parse(raw)?.write_text(out, &mut |element, out| {
-                self.kind.write_text(element, session, out)
-            })
-        } else {
-            self.kind.write_text(raw, session, out)
-        }
+        self.write(raw, session, false, out)
     }
 
+    /// Writes a non-NULL value as `to_json` does (nested JSON arrays for arrays).
     pub fn write_json(
         self,
         raw: &[u8],
         session: &SessionFormat,
         out: &mut Vec<u8>,
     ) -> Result<(), ValueError> {
-        if self.array {
-            Array::parse(raw)?.write_json(out, &mut |element, out| {
-                self.kind.write_json(element, session, out)
-            })
-        } else {
-            self.kind.write_json(raw, session, out)
+        self.write(raw, session, true, out)
+    }
+
+    fn write(
+        self,
+        raw: &[u8],
+        session: &SessionFormat,
+        json: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ValueError> {
+        let mut element = |raw: &[u8], out: &mut Vec<u8>| match json {
+            true => self.kind.write_json(raw, session, out),
+            false => self.kind.write_text(raw, session, out),
+        };
+        if !self.array {
+            return element(raw, out);
+        }
+        let array = Array::parse(raw)?;
+        match json {
+            true => array.write_json(out, &mut element),
+            false => array.write_text(out, &mut element),
         }
     }
 }

@@ -8,8 +8,6 @@
 //! exact integers (`'… us'::interval` is parsed as an integer), so random microseconds
 //! anywhere in the valid range arrive unchanged.
 
-use std::fmt::Write as _;
-
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
@@ -20,6 +18,7 @@ use rowpipe::value::datetime::{
     write_timestamptz, write_timetz,
 };
 
+use crate::harness::probe::{assert_matches, check, strings};
 use crate::harness::{ValueProbe, cluster};
 
 const USECS_PER_SEC: i64 = 1_000_000;
@@ -192,39 +191,6 @@ fn mismatches(
         }
     }
     problems
-}
-
-/// Panics with the differences, if any.
-#[track_caller]
-fn assert_matches(context: &str, problems: Vec<String>) {
-    if !problems.is_empty() {
-        let mut report = format!("{context}: {} differences from the server", problems.len());
-        for problem in problems.iter().take(20) {
-            let _ = write!(report, "\n  {problem}");
-        }
-        panic!("{report}");
-    }
-}
-
-/// As [`assert_matches`], for a property test case.
-fn check(context: &str, problems: Vec<String>) -> Result<(), TestCaseError> {
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let shown = problems
-        .iter()
-        .take(10)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n  ");
-    Err(TestCaseError::fail(format!(
-        "{context}: {} differences from the server\n  {shown}",
-        problems.len()
-    )))
-}
-
-fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
-    values.into_iter().map(|value| value.to_string()).collect()
 }
 
 fn date_writer(raw: &[u8], style: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {

@@ -22,6 +22,7 @@ use rowpipe::value::float::{write_float4, write_float8};
 use rowpipe::value::numeric::write_numeric;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use crate::harness::probe::{assert_matches, check, strings};
 use crate::harness::{TestDb, ValueProbe, cluster};
 
 /// Values per server round trip in the property tests.
@@ -67,39 +68,6 @@ fn ours(write: Writer, binary: &[u8]) -> String {
         Ok(()) => String::from_utf8(out).expect("UTF-8"),
         Err(error) => format!("<{error}>"),
     }
-}
-
-/// Panics with the differences, if any.
-#[track_caller]
-fn assert_matches(context: &str, problems: Vec<String>) {
-    if !problems.is_empty() {
-        let mut report = format!("{context}: {} differences from the server", problems.len());
-        for problem in problems.iter().take(20) {
-            let _ = write!(report, "\n  {problem}");
-        }
-        panic!("{report}");
-    }
-}
-
-/// As [`assert_matches`], for a property test case.
-fn check(context: &str, problems: Vec<String>) -> Result<(), TestCaseError> {
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let shown = problems
-        .iter()
-        .take(10)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n  ");
-    Err(TestCaseError::fail(format!(
-        "{context}: {} differences from the server\n  {shown}",
-        problems.len()
-    )))
-}
-
-fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
-    values.into_iter().map(|value| value.to_string()).collect()
 }
 
 /// Runs a property over batches of [`BATCH`] values, panicking with proptest's minimal
@@ -482,45 +450,35 @@ impl ToSql for RawNumericArray {
 }
 
 /// A connection that sends binary parameters, which [`ValueProbe`] does not.
-struct BinaryClient {
-    runtime: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
-}
+/// A probe that sends numerics as binary parameters.
+struct BinaryClient(ValueProbe);
 
 impl BinaryClient {
     fn connect(db: &TestDb) -> BinaryClient {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let client = runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", db.url()));
-            tokio::spawn(connection);
-            client
-        });
-        BinaryClient { runtime, client }
+        BinaryClient(ValueProbe::connect(db))
     }
 
     /// The server's text for each element, in order.
     fn texts(&self, elements: Vec<Vec<u8>>) -> Vec<String> {
         let query =
             "SELECT x::text FROM unnest($1::numeric[]) WITH ORDINALITY AS t(x, n) ORDER BY n";
+        let elements = RawNumericArray(elements);
         let rows = self
-            .runtime
-            .block_on(self.client.query(query, &[&RawNumericArray(elements)]))
+            .0
+            .block_on(|client| async { client.query(query, &[&elements]).await })
             .unwrap_or_else(|e| panic!("{query}: {e}"));
         rows.iter().map(|row| row.get(0)).collect()
     }
 
     /// The server's text for one value, or its error message.
     fn text(&self, raw: &[u8]) -> Result<String, String> {
-        self.runtime
-            .block_on(
-                self.client
-                    .query_one("SELECT $1::numeric::text", &[&RawNumeric(raw.to_vec())]),
-            )
+        let value = RawNumeric(raw.to_vec());
+        self.0
+            .block_on(|client| async {
+                client
+                    .query_one("SELECT $1::numeric::text", &[&value])
+                    .await
+            })
             .map(|row| row.get(0))
             .map_err(|error| match error.as_db_error() {
                 Some(db) => db.message().to_owned(),

@@ -2,6 +2,9 @@
 //! [`ValueProbe::pairs`] returns, for each input, the column's binary form (what the typed
 //! engine decodes) beside the server's text for the same value.
 
+use std::fmt::Write as _;
+
+use proptest::test_runner::TestCaseError;
 use tokio::runtime::Runtime;
 use tokio_postgres::Client;
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -44,6 +47,14 @@ impl ValueProbe {
         ValueProbe { runtime, client }
     }
 
+    /// Runs `query` on this connection's client, to completion.
+    pub fn block_on<'a, F: std::future::Future>(
+        &'a self,
+        query: impl FnOnce(&'a Client) -> F,
+    ) -> F::Output {
+        self.runtime.block_on(query(&self.client))
+    }
+
     /// Runs statements such as `SET TimeZone = 'Asia/Kathmandu'` on this connection.
     pub fn execute(&self, sql: &str) {
         self.runtime
@@ -81,4 +92,37 @@ fn split(rows: &[tokio_postgres::Row]) -> Vec<(Option<Vec<u8>>, Option<String>)>
             (binary.map(|raw| raw.0), text)
         })
         .collect()
+}
+
+/// Panics with the differences, if any.
+#[track_caller]
+pub fn assert_matches(context: &str, problems: Vec<String>) {
+    if !problems.is_empty() {
+        let mut report = format!("{context}: {} differences from the server", problems.len());
+        for problem in problems.iter().take(20) {
+            let _ = write!(report, "\n  {problem}");
+        }
+        panic!("{report}");
+    }
+}
+
+/// As [`assert_matches`], for a property test case.
+pub fn check(context: &str, problems: Vec<String>) -> Result<(), TestCaseError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown = problems
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    Err(TestCaseError::fail(format!(
+        "{context}: {} differences from the server\n  {shown}",
+        problems.len()
+    )))
+}
+
+pub fn strings<T: ToString>(values: impl IntoIterator<Item = T>) -> Vec<String> {
+    values.into_iter().map(|value| value.to_string()).collect()
 }
