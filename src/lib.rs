@@ -1,14 +1,17 @@
-//! rowpipe streams the result of a SQL query out of PostgreSQL as CSV, over HTTP and to
-//! files, in constant memory, and makes every failure look like a failure.
+//! rowpipe streams the result of a SQL query out of PostgreSQL as CSV, TSV, JSON Lines or
+//! JSON, over HTTP and to files, in constant memory, and makes every failure look like a
+//! failure.
 //!
 //! It is a pipeline of small stages joined by bounded streams:
 //!
 //! ```text
-//! source (COPY) -> rechunk (pieces -> fixed-size chunks) -> prefetch -> sink (HTTP, file, stdout)
+//! source (binary COPY / portal) -> encode (csv, tsv, jsonl, json) -> limit
+//!     -> rechunk (pieces -> fixed-size chunks) -> prefetch -> sink (HTTP, file, stdout)
 //! ```
 //!
-//! Each stage is usable on its own. A handler in your own axum application can stream a
-//! query as CSV in a few lines:
+//! [`pipeline::open`] assembles them for one export. Each stage is usable on its own: a
+//! handler in your own axum application can stream PostgreSQL's own COPY CSV in a few
+//! lines:
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -28,8 +28,9 @@ use crate::progress::Progress;
 use crate::schema::Schema;
 use crate::source::typed::{ExportQuery, Formatting, ValueForm, copy_binary};
 use crate::source::{CopyOptions, SourceError, copy_csv, copy_text};
-use crate::stage::encode::{StreamError, encode};
-use crate::stage::{Limit, Limits, Prefetch, Rechunk, limit, prefetch, rechunk};
+use crate::stage::{
+    Limit, Limits, Prefetch, Rechunk, StreamError, encode, limit, prefetch, rechunk,
+};
 
 /// The bytes of a running export, before chunking.
 type Pieces = Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send + Unpin>;

@@ -159,13 +159,15 @@ pub async fn copy_binary(
                 Ok(rows) => Box::pin(RowsAsCopy::new(rows)),
                 Err(error) if is_data_exception(&error) => {
                     // The parameters were checked one by one, so it is the resume point.
-                    let after = query.after.as_ref().ok_or(error)?;
+                    let Some(after) = &query.after else {
+                        return Err(error);
+                    };
                     return Ok((
                         None,
                         Err(Rejected::InvalidAfter {
                             key: after.key.clone(),
                             value: after.value.clone(),
-                            message: "not a value of the key's type".into(),
+                            message: server_message(&error),
                         }),
                     ));
                 }
@@ -188,7 +190,7 @@ async fn session_format(client: &Client) -> Result<SessionFormat, tokio_postgres
         .query_one(
             "SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), \
              current_setting('extra_float_digits')::int, current_setting('bytea_output'), \
-             current_setting('TimeZone')",
+             current_setting('TimeZone'), current_setting('server_version_num')::int",
             &[],
         )
         .await?;
@@ -197,9 +199,12 @@ async fn session_format(client: &Client) -> Result<SessionFormat, tokio_postgres
     let extra_float_digits: i32 = row.get(2);
     let bytea_output: &str = row.get(3);
     let time_zone: &str = row.get(4);
+    let version: i32 = row.get(5);
     Ok(SessionFormat {
         iso_dates: date_style.starts_with("ISO"),
-        postgres_intervals: interval_style == "postgres",
+        // PostgreSQL 17 gave intervals infinities, written as `infinity`; rowpipe writes
+        // intervals as 15 and 16 do, so on 17 and later the server formats them.
+        postgres_intervals: interval_style == "postgres" && version < 170000,
         shortest_floats: extra_float_digits > 0,
         hex_bytea: bytea_output == "hex",
         zone: Zone::from_setting(time_zone),

@@ -17,31 +17,11 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::limit::LimitExceeded;
-use crate::decode::{CopyBinaryDecoder, DecodeError};
-use crate::encode::{FieldError, RowEncoder};
+use super::StreamError;
+use crate::decode::CopyBinaryDecoder;
+use crate::encode::RowEncoder;
 use crate::progress::Progress;
 use crate::source::SourceError;
-
-/// Why an export's stream failed: its source did, its data could not be decoded, or it
-/// passed a limit.
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// The server's binary data is malformed; a bug or an incompatible server, never the
-    /// user's data.
-    #[error("cannot decode the query result: {0}")]
-    Decode(#[from] DecodeError),
-    #[error("cannot encode row {row}: {source}")]
-    Field {
-        row: u64,
-        #[source]
-        source: FieldError,
-    },
-    #[error(transparent)]
-    Limit(#[from] LimitExceeded),
-}
 
 /// Encodes the binary COPY `pieces` with `encoder`, counting rows into `progress`.
 pub fn encode<S>(

@@ -7,11 +7,13 @@
 //! sink as a failure, never as a clean (and silently shorter) end of stream.
 
 pub mod encode;
+pub mod error;
 pub mod limit;
 pub mod prefetch;
 pub mod rechunk;
 
-pub use encode::{Encode, StreamError, encode};
+pub use encode::{Encode, encode};
+pub use error::StreamError;
 pub use limit::{Limit, LimitExceeded, Limits, limit};
 pub use prefetch::{Prefetch, prefetch};
 pub use rechunk::{Rechunk, Rechunker, rechunk};

@@ -42,7 +42,7 @@ pub enum ValueKind {
 pub struct SessionFormat {
     /// `DateStyle` starts with `ISO`.
     pub iso_dates: bool,
-    /// `IntervalStyle = postgres`.
+    /// `IntervalStyle = postgres`, on a server before 17 (which added infinite intervals).
     pub postgres_intervals: bool,
     /// `extra_float_digits > 0`: floats in their shortest exact form.
     pub shortest_floats: bool,

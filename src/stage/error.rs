@@ -1,0 +1,28 @@
+//! The one error type of an export's stream, whichever stage it arose in: every stage
+//! after the source yields `Result<Bytes, StreamError>`, so the sinks and the HTTP and CLI
+//! answers deal with one type.
+
+use super::limit::LimitExceeded;
+use crate::decode::DecodeError;
+use crate::encode::FieldError;
+use crate::source::SourceError;
+
+/// Why an export's stream failed: its source did, its data could not be decoded, or it
+/// passed a limit.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The server's binary data is malformed; a bug or an incompatible server, never the
+    /// user's data.
+    #[error("cannot decode the query result: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("cannot encode row {row}: {source}")]
+    Field {
+        row: u64,
+        #[source]
+        source: FieldError,
+    },
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+}
