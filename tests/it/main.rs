@@ -15,3 +15,4 @@ mod request;
 mod resume;
 mod value_datetime;
 mod value_numbers;
+mod value_text;
