@@ -427,6 +427,37 @@ mod tests {
         );
     }
 
+    /// The README's configuration example is a valid file that means what it says.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("```toml\n")
+            .expect("a toml block in the README")
+            + 8;
+        let end = start + readme[start..].find("```").expect("the block's end");
+        let config = parse(&readme[start..end]).unwrap();
+        assert_eq!(config.server.max_bytes, Some(10_000_000_000));
+        assert_eq!(config.stream.engine, Engine::Typed);
+        let datasets = config.datasets();
+        let orders = &datasets[0];
+        assert_eq!(orders.key.as_deref(), Some("id"));
+        assert_eq!(orders.max_rows, Some(50_000_000));
+        let since = datasets.iter().find(|d| d.name == "orders_since").unwrap();
+        let params: Vec<_> = since
+            .params
+            .iter()
+            .map(|p| (&p.name[..], &p.type_name[..], p.default.as_deref()))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("since", "timestamptz", None),
+                ("region", "text", Some("eu"))
+            ]
+        );
+    }
+
     #[test]
     fn an_empty_file_means_defaults() {
         let config = parse("").unwrap();
@@ -482,6 +513,39 @@ mod tests {
                 "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\ncolour = 1",
                 "unknown field `colour`",
             ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{ name = \"1x\", type = \"int\" }]",
+                "dataset[0].params: parameter name \"1x\" must be letters",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{ name = \"limit\", type = \"int\" }]",
+                "is taken by a download option",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT $1, $2\"\nparams = [{ name = \"p\", type = \"int\" }, { name = \"p\", type = \"int\" }]",
+                "duplicate parameter \"p\"",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{ name = \"p\", type = \" \" }]",
+                "parameter \"p\" has no type",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{ name = \"p\", typ = \"int\" }]",
+                "unknown field `typ`",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\ntable = \"t\"\nparams = [{ name = \"p\", type = \"int\" }]",
+                "parameters need `sql`",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\ntable = \"t\"\nkey = \"\"",
+                "dataset[0].key: expected a column name",
+            ),
+            (
+                "[[dataset]]\nname = \"a\"\ntable = \"t\"\nmax_rows = -1",
+                "dataset[0].max_rows: invalid value",
+            ),
+            ("[stream]\nengine = \"fast\"", "unknown variant `fast`"),
             ("[database\n", "line 1, column 10"),
             (
                 "[database]\nurl = \"postgres://alice:s3cret@h/db",
