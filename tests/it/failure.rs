@@ -18,7 +18,12 @@ use crate::harness::{
 const ENDLESS: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) AS filler \
                        FROM generate_series(0, 999) a, generate_series(1, 100000) b";
 
-/// A config serving [`ENDLESS`] as `endless` and a small table as `small`.
+/// [`ENDLESS`] with a bound parameter, which takes the portal route instead of COPY.
+const ENDLESS_PARAM: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) AS filler \
+                             FROM generate_series($1::int, 999) a, generate_series(1, 100000) b";
+
+/// A config serving [`ENDLESS`] as `endless`, [`ENDLESS_PARAM`] as `endless_param` and a
+/// small table as `small`.
 fn config(extra: &str) -> String {
     format!(
         r#"
@@ -26,6 +31,11 @@ fn config(extra: &str) -> String {
         [[dataset]]
         name = "endless"
         sql = "{ENDLESS}"
+
+        [[dataset]]
+        name = "endless_param"
+        sql = "{ENDLESS_PARAM}"
+        params = [ {{ name = "from", type = "int4" }} ]
 
         [[dataset]]
         name = "small"
@@ -204,21 +214,28 @@ fn exit_code_and_stderr(mut child: Child, limit: Duration) -> (Option<i32>, Stri
 fn a_client_that_goes_away_has_its_query_cancelled() {
     let db = database("fail_disconnect");
     let server = TestServer::start(db.url(), &config(""));
-    let mut download = Download::start(server.addr(), "/datasets/endless.csv");
-    download.read_body_bytes(256 * 1024);
-    assert_eq!(db.active_queries(), 1, "the COPY is running");
-    download.disconnect();
-    let took = wait_until(
-        Duration::from_secs(1),
-        "no active query after the disconnect",
-        || db.active_queries() == 0,
-    );
-    eprintln!("query gone {took:?} after the disconnect");
-    wait_until(
-        Duration::from_secs(1),
-        "the connection is discarded",
-        || rowpipe_connections(&db) == 0,
-    );
+    // COPY (csv, jsonl) and the portal route of a bound parameter alike.
+    for path in [
+        "/datasets/endless.csv",
+        "/datasets/endless.jsonl",
+        "/datasets/endless_param.csv?from=0",
+    ] {
+        let mut download = Download::start(server.addr(), path);
+        download.read_body_bytes(256 * 1024);
+        assert_eq!(db.active_queries(), 1, "{path}: the query is running");
+        download.disconnect();
+        let took = wait_until(
+            Duration::from_secs(1),
+            "no active query after the disconnect",
+            || db.active_queries() == 0,
+        );
+        eprintln!("{path}: query gone {took:?} after the disconnect");
+        wait_until(
+            Duration::from_secs(1),
+            "the connection is discarded",
+            || rowpipe_connections(&db) == 0,
+        );
+    }
 }
 
 /// A hundred disconnects in a row leave the pool healthy: nothing keeps running, no
