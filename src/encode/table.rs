@@ -6,7 +6,7 @@
 use super::csv::{CsvOptions, CsvOptionsError, CsvWriter};
 use super::{FieldError, RowEncoder, field_text, text};
 use crate::decode::RowRef;
-use crate::schema::{Category, Schema};
+use crate::schema::{Category, ColumnForm, Schema};
 
 /// Which CSV values are quoted whatever their content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +73,9 @@ pub struct CsvEncoder {
     forced: Vec<bool>,
     /// Per column: prefix values that look like formulas (Excel mode, text columns).
     formula_guarded: Vec<bool>,
+    /// Per column: the values can never need quotes, so they are formatted straight into
+    /// the output, without a scan (most numbers, dates and times, with the usual options).
+    direct: Vec<bool>,
     /// Excel mode: sheet rows written so far (the header's included), to warn once when
     /// the result passes the sheet limit.
     sheet_rows: Option<u64>,
@@ -83,7 +86,7 @@ pub struct CsvEncoder {
 impl CsvEncoder {
     pub fn new(schema: Schema, settings: &CsvSettings) -> Result<Self, CsvOptionsError> {
         let writer = CsvWriter::new(&settings.options, schema.columns.len())?;
-        let forced = schema
+        let forced: Vec<bool> = schema
             .columns
             .iter()
             .map(|column| match settings.quoting {
@@ -92,10 +95,26 @@ impl CsvEncoder {
                 CsvQuoting::NonNumeric => column.category != Category::Number,
             })
             .collect();
-        let formula_guarded = schema
+        let formula_guarded: Vec<bool> = schema
             .columns
             .iter()
             .map(|column| settings.excel && column.category == Category::Other)
+            .collect();
+        let plain_ascii = |byte: u8| byte.is_ascii_alphanumeric() || b" +-.:\\".contains(&byte);
+        let options = &settings.options;
+        let safe_options = options.null.is_empty()
+            && !plain_ascii(options.delimiter)
+            && !plain_ascii(options.quote);
+        let direct = schema
+            .columns
+            .iter()
+            .zip(forced.iter().zip(&formula_guarded))
+            .map(|(column, (&forced, &guarded))| match column.form {
+                ColumnForm::Native(native) => {
+                    safe_options && !forced && !guarded && native.writes_plain_ascii()
+                }
+                _ => false,
+            })
             .collect();
         Ok(Self {
             schema,
@@ -105,6 +124,7 @@ impl CsvEncoder {
             bom: settings.excel,
             forced,
             formula_guarded,
+            direct,
             sheet_rows: settings.excel.then_some(u64::from(settings.header)),
             scratch: Vec::new(),
             guarded: Vec::new(),
@@ -138,6 +158,12 @@ impl RowEncoder for CsvEncoder {
                 self.writer.write_field(out, None);
                 continue;
             };
+            if let (true, ColumnForm::Native(native)) = (self.direct[index], column.form) {
+                native
+                    .write_text(raw, &self.schema.session, out)
+                    .map_err(|error| FieldError::new(column, error))?;
+                continue;
+            }
             let mut value = field_text(&self.schema, column, raw, &mut self.scratch)?;
             if self.formula_guarded[index] && starts_formula(value) {
                 self.guarded.clear();

@@ -254,6 +254,32 @@ impl NativeType {
         !self.array && matches!(self.kind, ValueKind::Text | ValueKind::Json)
     }
 
+    /// Whether every text this type writes is made of ASCII letters, digits, space and
+    /// `+ - . : \` only (numbers, booleans, uuid, bytea, dates, times, intervals): a
+    /// delimiter or quote outside that set never needs quoting in it.
+    pub fn writes_plain_ascii(self) -> bool {
+        use ValueKind::*;
+        !self.array
+            && matches!(
+                self.kind,
+                Bool | Int2
+                    | Int4
+                    | Int8
+                    | Oid
+                    | Float4
+                    | Float8
+                    | Numeric
+                    | Uuid
+                    | Bytea
+                    | Date
+                    | Time
+                    | TimeTz
+                    | Timestamp
+                    | Timestamptz
+                    | Interval
+            )
+    }
+
     /// Writes a non-NULL value as the type's output function does (`array_out` for
     /// arrays).
     pub fn write_text(

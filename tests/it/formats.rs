@@ -147,7 +147,23 @@ fn csv_options_match_copy_with_the_same_options() {
         .split('|')
         .map(str::to_owned)
         .collect();
-    let cases: [(&[&str], &str, String); 5] = [
+    let cases: [(&[&str], &str, String); 8] = [
+        // A delimiter, a quote or a NULL string that numbers and dates can contain.
+        (
+            &["--delimiter", "."],
+            "delimiter=.",
+            "FORMAT csv, HEADER, DELIMITER '.'".to_owned(),
+        ),
+        (
+            &["--delimiter", "-"],
+            "delimiter=-",
+            "FORMAT csv, HEADER, DELIMITER '-'".to_owned(),
+        ),
+        (
+            &["--null", "0"],
+            "null=0",
+            "FORMAT csv, HEADER, NULL '0'".to_owned(),
+        ),
         (
             &["--header", "false"],
             "header=false",
