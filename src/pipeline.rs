@@ -183,8 +183,15 @@ pub async fn open(
             } else {
                 ValueForm::Text
             };
-            let (pieces, schema) =
-                copy_binary(pool, query, form, output.formatting, &options.copy).await?;
+            let (pieces, schema) = copy_binary(
+                pool,
+                query,
+                form,
+                output.formatting,
+                &options.copy,
+                progress.clone(),
+            )
+            .await?;
             let columns = schema.columns.len();
             let encoder = row_encoder(schema, output)?;
             Box::new(encode(

@@ -66,7 +66,7 @@ async fn copy_server_text(
         "COPY (\n{}\n) TO STDOUT (FORMAT {format}, HEADER)",
         strip_terminator(sql)
     );
-    let (stream, ()) = start_copy(pool, options, Some(progress), async |client| {
+    let (stream, ()) = start_copy(pool, options, RowCount::Pieces(progress), async |client| {
         Ok((
             Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
             (),
@@ -85,12 +85,11 @@ pub(super) type Pieces = Pin<Box<dyn Stream<Item = Result<Bytes, tokio_postgres:
 /// pieces; the connection then goes straight back to the pool.
 ///
 /// A failure of any step is returned, and the connection goes back to the pool if the
-/// server merely rejected a statement, or is discarded if its state is unknown. With
-/// `rows`, every piece after the first (a header line) is counted there as a row.
+/// server merely rejected a statement, or is discarded if its state is unknown.
 pub(super) async fn start_copy<T>(
     pool: &Pool,
     options: &CopyOptions,
-    rows: Option<Arc<Progress>>,
+    rows: RowCount,
     start: impl AsyncFnOnce(&Client) -> Result<(Option<Pieces>, T), tokio_postgres::Error>,
 ) -> Result<(Option<CopyStream>, T), SourceError> {
     let guard = ConnectionGuard::checkout(pool)
@@ -106,7 +105,7 @@ pub(super) async fn start_copy<T>(
             Some(CopyStream {
                 state: State::Copying { copy, guard },
                 messages: 0,
-                progress: rows,
+                rows,
             }),
             extra,
         )),
@@ -157,8 +156,16 @@ pub struct CopyStream {
     state: State,
     /// Pieces seen so far.
     messages: u64,
-    /// Where rows are counted, if this stream counts them.
-    progress: Option<Arc<Progress>>,
+    rows: RowCount,
+}
+
+/// Who counts the rows of a [`CopyStream`], and so where its errors read how many there
+/// were.
+pub(super) enum RowCount {
+    /// A text COPY: every piece after the first (the header line) is a row, counted here.
+    Pieces(Arc<Progress>),
+    /// Binary data, whose pieces are not rows: the stage that decodes them counts them.
+    Downstream(Arc<Progress>),
 }
 
 #[expect(
@@ -177,9 +184,12 @@ enum State {
 }
 
 impl CopyStream {
-    /// Pieces read so far but the first: the rows of a text COPY.
+    /// Rows read so far.
     pub fn rows(&self) -> u64 {
-        self.messages.saturating_sub(1)
+        match &self.rows {
+            RowCount::Pieces(_) => self.messages.saturating_sub(1),
+            RowCount::Downstream(progress) => progress.rows(),
+        }
     }
 }
 
@@ -192,9 +202,10 @@ impl Stream for CopyStream {
             match &mut this.state {
                 State::Copying { copy, .. } => match ready!(copy.as_mut().poll_next(cx)) {
                     Some(Ok(piece)) => {
-                        if let Some(progress) = this.progress.as_ref().filter(|_| this.messages > 0)
-                        {
-                            progress.add_rows(1);
+                        if let RowCount::Pieces(progress) = &this.rows {
+                            if this.messages > 0 {
+                                progress.add_rows(1);
+                            }
                         }
                         this.messages += 1;
                         return Poll::Ready(Some(Ok(piece)));

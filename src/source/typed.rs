@@ -24,6 +24,7 @@
 
 use std::error::Error as StdError;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -33,7 +34,8 @@ use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
 use super::SourceError;
-use super::postgres::{CopyOptions, CopyStream, Pieces, start_copy, strip_terminator};
+use super::postgres::{CopyOptions, CopyStream, Pieces, RowCount, start_copy, strip_terminator};
+use crate::progress::Progress;
 use crate::schema::{Category, Column, ColumnForm, Schema};
 use crate::value::datetime::Zone;
 use crate::value::kind::{NativeType, SessionFormat};
@@ -115,7 +117,8 @@ pub enum Rejected {
     },
 }
 
-/// Starts a typed export of `query`: returns its schema and the binary COPY pieces.
+/// Starts a typed export of `query`: returns its schema and the binary COPY pieces. The
+/// stage that decodes the pieces counts the rows into `progress`.
 ///
 /// Returns once the server has accepted the query, so a query that fails to plan, a bad
 /// parameter or an unknown column is an `Err` here rather than a broken stream.
@@ -125,9 +128,11 @@ pub async fn copy_binary(
     form: ValueForm,
     formatting: Formatting,
     options: &CopyOptions,
+    progress: Arc<Progress>,
 ) -> Result<(CopyStream, Schema), SourceError> {
     let sql = strip_terminator(&query.sql);
-    let (stream, plan) = start_copy(pool, options, None, async |client| {
+    let rows = RowCount::Downstream(progress);
+    let (stream, plan) = start_copy(pool, options, rows, async |client| {
         let session = session_format(client).await?;
         let mut param_types = Vec::with_capacity(query.params.len());
         for param in &query.params {
@@ -142,7 +147,7 @@ pub async fn copy_binary(
             Err(reason) => return Ok((None, Err(reason))),
         };
         let wrapped = plan.select(sql, query);
-        let pieces: Pieces = if query.params.is_empty() && plan.after_type.is_none() {
+        let pieces: Pieces = if query.params.is_empty() && query.after.is_none() {
             let copy = format!("COPY ({wrapped}) TO STDOUT (FORMAT binary)");
             Box::pin(client.copy_out(copy.as_str()).await?)
         } else {
