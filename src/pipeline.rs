@@ -108,16 +108,20 @@ impl Output {
         }
     }
 
-    /// Why `engine` cannot write this output, if it cannot.
-    pub fn check_engine(&self, engine: Engine) -> Result<(), OutputError> {
+    /// Why `engine` cannot write this output of `query`, if it cannot.
+    fn check_engine(&self, engine: Engine, query: &ExportQuery) -> Result<(), OutputError> {
         self.csv
             .options
             .validate()
             .map_err(OutputError::CsvOptions)?;
         if engine == Engine::Copy {
-            let defaults = Output::new(self.format);
-            let copyable = matches!(self.format, Format::Csv | Format::Tsv);
-            if !copyable || self.csv != defaults.csv {
+            let copyable = matches!(self.format, Format::Csv | Format::Tsv)
+                && self.csv == CsvSettings::default();
+            let plain = query.params.is_empty()
+                && query.columns.is_none()
+                && query.limit.is_none()
+                && query.after.is_none();
+            if !(copyable && plain) {
                 return Err(OutputError::NeedsTypedEngine);
             }
         }
@@ -158,14 +162,7 @@ pub async fn open(
     progress: Arc<Progress>,
 ) -> Result<ChunkStream, OpenError> {
     let engine = options.stream.engine;
-    output.check_engine(engine)?;
-    let shaped = !query.params.is_empty()
-        || query.columns.is_some()
-        || query.limit.is_some()
-        || query.after.is_some();
-    if engine == Engine::Copy && shaped {
-        return Err(OutputError::NeedsTypedEngine.into());
-    }
+    output.check_engine(engine, query)?;
     let sql = query.sql.as_str();
     let chunk_size = options.stream.chunk_size;
     let pieces: Pieces = match (engine, output.format) {

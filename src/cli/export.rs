@@ -117,10 +117,6 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     let mut request = Download::build(&dataset, args.format, request_pairs(&args)?)
         .map_err(|error| CliError::Usage(error.to_string()))?;
     let part_mode = part_mode(&args, &dataset, &mut request)?;
-    request
-        .output
-        .check_engine(args.engine)
-        .map_err(|error| CliError::Usage(error.to_string()))?;
     let url = database_url(args.database.as_deref(), &config)?;
 
     let settings = PoolSettings {
@@ -322,7 +318,7 @@ fn request_pairs(args: &ExportArgs) -> Result<Vec<(String, String)>, CliError> {
         let (name, value) = param
             .split_once('=')
             .ok_or_else(|| CliError::Usage(format!("--param {param:?}: expected NAME=VALUE")))?;
-        if is_reserved(name) {
+        if RESERVED_KEYS.contains(&name) {
             return Err(CliError::Usage(format!(
                 "--param {name}: not a parameter; use --{name}"
             )));
@@ -330,11 +326,6 @@ fn request_pairs(args: &ExportArgs) -> Result<Vec<(String, String)>, CliError> {
         pairs.push((name.to_owned(), value.to_owned()));
     }
     Ok(pairs)
-}
-
-/// Whether `name` is a download option rather than a parameter.
-fn is_reserved(name: &str) -> bool {
-    RESERVED_KEYS.contains(&name)
 }
 
 fn sink_failed(error: SinkError<StreamError>) -> CliError {
