@@ -7,13 +7,15 @@
 //! exactly those bytes and appends the rows `after` that key, without a header. With the
 //! same data, the result is byte for byte the file an unbroken run writes.
 //!
-//! The scan reads the file once, front to back, in constant memory (it keeps the header
-//! and the latest complete row): a CSV row may hold quoted line breaks, so a row's end
-//! cannot be found by looking backwards from the end of the file.
+//! The scan reads the file once, front to back, in constant memory (it keeps only where
+//! the header and the latest complete row lie, and reads those two rows again at the end):
+//! a CSV row may hold quoted line breaks, so a row's end cannot be found by looking
+//! backwards from the end of the file.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde_json::value::RawValue;
@@ -74,7 +76,8 @@ pub fn find_resume_point(
         source,
     };
     let file = File::open(path).map_err(read_error)?;
-    let scan = scan_rows(BufReader::new(file), format, csv.options.quote).map_err(read_error)?;
+    let scan = scan_rows(BufReader::new(&file), format, csv.options.quote).map_err(read_error)?;
+    let read_row = |row: &Row| row.read(&file).map_err(read_error);
     let fresh = ResumePoint {
         keep: 0,
         has_header: false,
@@ -87,7 +90,7 @@ pub fn find_resume_point(
         let Some(last) = scan.last else {
             return Ok(fresh);
         };
-        let after = json_key(&last.bytes, key).ok_or_else(|| ResumeError::NoKeyValue {
+        let after = json_key(&read_row(&last)?, key).ok_or_else(|| ResumeError::NoKeyValue {
             key: key.to_owned(),
         })?;
         return Ok(ResumePoint {
@@ -96,7 +99,7 @@ pub fn find_resume_point(
             after: Some(after),
         });
     }
-    let names = fields(&first.bytes, format, csv);
+    let names = fields(&read_row(&first)?, format, csv);
     let index = names
         .iter()
         .position(|name| name.as_deref() == Some(key))
@@ -110,7 +113,7 @@ pub fn find_resume_point(
             after: None,
         }),
         Some(last) => {
-            let value = fields(&last.bytes, format, csv)
+            let value = fields(&read_row(&last)?, format, csv)
                 .into_iter()
                 .nth(index)
                 .flatten()
@@ -126,11 +129,20 @@ pub fn find_resume_point(
     }
 }
 
-/// A complete row: its bytes (without the line end) and the offset just after it.
-#[derive(Debug)]
+/// Where a complete row lies: from `start` to `end`, just after its line end.
+#[derive(Debug, Clone, Copy)]
 struct Row {
-    bytes: Vec<u8>,
+    start: u64,
     end: u64,
+}
+
+impl Row {
+    /// The row's bytes, without its line end.
+    fn read(&self, file: &File) -> io::Result<Vec<u8>> {
+        let mut bytes = vec![0; (self.end - self.start - 1) as usize];
+        file.read_exact_at(&mut bytes, self.start)?;
+        Ok(bytes)
+    }
 }
 
 /// The first and the last complete row of a file.
@@ -144,8 +156,8 @@ struct Scan {
 fn scan_rows(mut reader: impl BufRead, format: Format, quote: u8) -> io::Result<Scan> {
     let csv = format == Format::Csv;
     let mut scan = Scan::default();
-    let mut current = Vec::new();
     let mut in_quotes = false;
+    let mut start = 0u64;
     let mut offset = 0u64;
     loop {
         let buffer = reader.fill_buf()?;
@@ -159,20 +171,11 @@ fn scan_rows(mut reader: impl BufRead, format: Format, quote: u8) -> io::Result<
                 // A doubled quote inside quotes toggles out and back in: no row ends there.
                 in_quotes = !in_quotes;
             } else if byte == b'\n' && !in_quotes {
-                let row = Row {
-                    bytes: std::mem::take(&mut current),
-                    end: offset,
-                };
-                if scan.first.is_none() {
-                    scan.first = Some(Row {
-                        bytes: row.bytes.clone(),
-                        end: row.end,
-                    });
-                }
+                let row = Row { start, end: offset };
+                scan.first.get_or_insert(row);
                 scan.last = Some(row);
-                continue;
+                start = offset;
             }
-            current.push(byte);
         }
         reader.consume(length);
     }
