@@ -139,10 +139,12 @@ fn validate_param_name(name: &str) -> Result<(), String> {
             "parameter name {name:?} must be letters, digits and _, not starting with a digit"
         ));
     }
-    if crate::request::RESERVED_KEYS.contains(&name) {
+    if crate::request::is_reserved(name) {
         return Err(format!(
             "parameter name {name:?} is taken by a download option ({})",
-            crate::request::RESERVED_KEYS.join(", ")
+            crate::request::reserved_keys()
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())

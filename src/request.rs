@@ -14,17 +14,18 @@ use crate::options::{self, OptionError};
 use crate::pipeline::Output;
 use crate::source::typed::{After, BoundParam, ExportQuery};
 
+/// The keys that shape the query, beside the output options of [`options::NAMES`].
+const QUERY_KEYS: &[&str] = &["columns", "limit", "after"];
+
 /// Keys with a meaning of their own, which no dataset parameter may take.
-pub const RESERVED_KEYS: &[&str] = &[
-    "header",
-    "delimiter",
-    "null",
-    "quote",
-    "excel",
-    "columns",
-    "limit",
-    "after",
-];
+pub fn reserved_keys() -> impl Iterator<Item = &'static str> {
+    options::NAMES.iter().chain(QUERY_KEYS).copied()
+}
+
+/// Whether `name` is a key of its own rather than a possible parameter name.
+pub fn is_reserved(name: &str) -> bool {
+    reserved_keys().any(|key| key == name)
+}
 
 /// A download, ready to run.
 #[derive(Debug, Clone)]
@@ -128,16 +129,18 @@ impl Request {
     }
 }
 
-/// Every key a request for `dataset` may use: its parameters, then the options.
+/// Every key a request for `dataset` may use: its parameters, then the reserved keys
+/// (`after` only with a key column).
 pub fn accepted_keys(dataset: &Dataset) -> Vec<String> {
     dataset
         .params
         .iter()
-        .map(|param| param.name.as_str())
-        .chain(options::NAMES.iter().copied())
-        .chain(["columns", "limit"])
-        .chain(dataset.key.is_some().then_some("after"))
-        .map(str::to_owned)
+        .map(|param| param.name.clone())
+        .chain(
+            reserved_keys()
+                .filter(|&key| key != "after" || dataset.key.is_some())
+                .map(str::to_owned),
+        )
         .collect()
 }
 

@@ -14,7 +14,7 @@ use rowpipe::database::{self, PoolSettings};
 use rowpipe::format::Format;
 use rowpipe::pipeline::{self, Engine, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
-use rowpipe::request::{RESERVED_KEYS, Request as Download};
+use rowpipe::request::{Request as Download, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
@@ -318,7 +318,7 @@ fn request_pairs(args: &ExportArgs) -> Result<Vec<(String, String)>, CliError> {
         let (name, value) = param
             .split_once('=')
             .ok_or_else(|| CliError::Usage(format!("--param {param:?}: expected NAME=VALUE")))?;
-        if RESERVED_KEYS.contains(&name) {
+        if is_reserved(name) {
             return Err(CliError::Usage(format!(
                 "--param {name}: not a parameter; use --{name}"
             )));
