@@ -7,6 +7,7 @@ use super::csv::{CsvOptions, CsvOptionsError, CsvWriter};
 use super::{FieldError, RowEncoder, field_text, text};
 use crate::decode::RowRef;
 use crate::schema::{Category, ColumnForm, Schema};
+use crate::value::kind::NativeType;
 
 /// Which CSV values are quoted whatever their content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +61,17 @@ fn starts_formula(value: &[u8]) -> bool {
     )
 }
 
+/// How one CSV column's values are written.
+#[derive(Debug, Clone, Copy)]
+enum FieldWriting {
+    /// Formatted straight into the output, without a scan: the text can never need quotes
+    /// (most numbers, dates and times, with the usual options).
+    Direct(NativeType),
+    /// Formatted, prefixed if it looks like a formula (Excel mode, text columns), then
+    /// quoted where needed, or always when `forced`.
+    Checked { forced: bool, formula_guarded: bool },
+}
+
 /// Rows as PostgreSQL's `COPY ... (FORMAT csv, HEADER)` writes them, or as chosen by
 /// [`CsvSettings`].
 #[derive(Debug)]
@@ -69,13 +81,8 @@ pub struct CsvEncoder {
     header: bool,
     line_end: &'static [u8],
     bom: bool,
-    /// Per column: quote every non-NULL value.
-    forced: Vec<bool>,
-    /// Per column: prefix values that look like formulas (Excel mode, text columns).
-    formula_guarded: Vec<bool>,
-    /// Per column: the values can never need quotes, so they are formatted straight into
-    /// the output, without a scan (most numbers, dates and times, with the usual options).
-    direct: Vec<bool>,
+    /// How each column's values are written.
+    fields: Vec<FieldWriting>,
     /// Excel mode: sheet rows written so far (the header's included), to warn once when
     /// the result passes the sheet limit.
     sheet_rows: Option<u64>,
@@ -86,34 +93,35 @@ pub struct CsvEncoder {
 impl CsvEncoder {
     pub fn new(schema: Schema, settings: &CsvSettings) -> Result<Self, CsvOptionsError> {
         let writer = CsvWriter::new(&settings.options, schema.columns.len())?;
-        let forced: Vec<bool> = schema
-            .columns
-            .iter()
-            .map(|column| match settings.quoting {
-                CsvQuoting::Minimal => false,
-                CsvQuoting::All => true,
-                CsvQuoting::NonNumeric => column.category != Category::Number,
-            })
-            .collect();
-        let formula_guarded: Vec<bool> = schema
-            .columns
-            .iter()
-            .map(|column| settings.excel && column.category == Category::Other)
-            .collect();
         let plain_ascii = |byte: u8| byte.is_ascii_alphanumeric() || b" +-.:\\".contains(&byte);
         let options = &settings.options;
         let safe_options = options.null.is_empty()
             && !plain_ascii(options.delimiter)
             && !plain_ascii(options.quote);
-        let direct = schema
+        let fields = schema
             .columns
             .iter()
-            .zip(forced.iter().zip(&formula_guarded))
-            .map(|(column, (&forced, &guarded))| match column.form {
-                ColumnForm::Native(native) => {
-                    safe_options && !forced && !guarded && native.writes_plain_ascii()
+            .map(|column| {
+                let forced = match settings.quoting {
+                    CsvQuoting::Minimal => false,
+                    CsvQuoting::All => true,
+                    CsvQuoting::NonNumeric => column.category != Category::Number,
+                };
+                let formula_guarded = settings.excel && column.category == Category::Other;
+                match column.form {
+                    ColumnForm::Native(native)
+                        if safe_options
+                            && !forced
+                            && !formula_guarded
+                            && native.writes_plain_ascii() =>
+                    {
+                        FieldWriting::Direct(native)
+                    }
+                    _ => FieldWriting::Checked {
+                        forced,
+                        formula_guarded,
+                    },
                 }
-                _ => false,
             })
             .collect();
         Ok(Self {
@@ -122,9 +130,7 @@ impl CsvEncoder {
             header: settings.header,
             line_end: if settings.excel { b"\r\n" } else { b"\n" },
             bom: settings.excel,
-            forced,
-            formula_guarded,
-            direct,
+            fields,
             sheet_rows: settings.excel.then_some(u64::from(settings.header)),
             scratch: Vec::new(),
             guarded: Vec::new(),
@@ -158,21 +164,26 @@ impl RowEncoder for CsvEncoder {
                 self.writer.write_field(out, None);
                 continue;
             };
-            if let (true, ColumnForm::Native(native)) = (self.direct[index], column.form) {
-                native
-                    .write_text(raw, &self.schema.session, out)
-                    .map_err(|error| FieldError::new(column, error))?;
-                continue;
-            }
+            let (forced, formula_guarded) = match self.fields[index] {
+                FieldWriting::Direct(native) => {
+                    native
+                        .write_text(raw, &self.schema.session, out)
+                        .map_err(|error| FieldError::new(column, error))?;
+                    continue;
+                }
+                FieldWriting::Checked {
+                    forced,
+                    formula_guarded,
+                } => (forced, formula_guarded),
+            };
             let mut value = field_text(&self.schema, column, raw, &mut self.scratch)?;
-            if self.formula_guarded[index] && starts_formula(value) {
+            if formula_guarded && starts_formula(value) {
                 self.guarded.clear();
                 self.guarded.push(b'\'');
                 self.guarded.extend_from_slice(value);
                 value = &self.guarded;
             }
-            self.writer
-                .write_field_forced(out, Some(value), self.forced[index]);
+            self.writer.write_field_forced(out, Some(value), forced);
         }
         out.extend_from_slice(self.line_end);
         if let Some(rows) = &mut self.sheet_rows {
