@@ -199,6 +199,12 @@ async fn download(
     let request = Download::build(&dataset, format, pairs)?;
     let mut options = state.export().clone();
     options.limits.max_rows = dataset.max_rows;
+    // Before the export takes its connection: with every connection busy, the estimate
+    // would otherwise wait for the one this very download holds.
+    let excel_warning = match request.output.csv.excel && request.query.params.is_empty() {
+        true => excel_row_warning(&state, &request).await,
+        false => None,
+    };
 
     let progress = Arc::new(Progress::new());
     let mut chunks = pipeline::open(
@@ -224,10 +230,6 @@ async fn download(
         dataset: dataset.name.clone(),
         format,
         progress,
-    };
-    let excel_warning = match request.output.csv.excel && request.query.params.is_empty() {
-        true => excel_row_warning(&state, &request).await,
-        false => None,
     };
     let mut response = http_body(body, log).into_response();
     let headers = response.headers_mut();

@@ -329,9 +329,11 @@ fn excel_warns_when_the_result_passes_the_sheet_limit() {
             "{rows} rows: {stderr}"
         );
     }
+    // One connection: the estimate must not wait for the one the download holds.
     let server = TestServer::start(
         db.url(),
-        "[[dataset]]\nname = \"many\"\nsql = \"SELECT i FROM generate_series(1, 2000000) AS i\"\n",
+        "[database]\npool_size = 1\n\n[[dataset]]\nname = \"many\"\n\
+         sql = \"SELECT i FROM generate_series(1, 2000000) AS i\"\n",
     );
     let response = http::get(server.addr(), "/datasets/many.csv?excel=true&limit=1100000");
     assert_eq!(response.status, 200);
