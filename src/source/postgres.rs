@@ -145,7 +145,7 @@ fn begin_statement(options: &CopyOptions) -> String {
 
 /// Drops trailing whitespace and semicolons, which are fine at the end of a query but not
 /// inside `COPY ( ... )`.
-pub(super) fn strip_terminator(sql: &str) -> &str {
+pub(crate) fn strip_terminator(sql: &str) -> &str {
     sql.trim_end_matches(|c: char| c == ';' || c.is_whitespace())
 }
 

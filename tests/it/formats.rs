@@ -346,3 +346,20 @@ fn excel_warns_when_the_result_passes_the_sheet_limit() {
     let plain = http::get(server.addr(), "/datasets/many.csv?limit=10");
     assert_eq!(plain.header("x-rowpipe-warning"), None);
 }
+
+/// The Excel row estimate runs the dataset's text through `EXPLAIN`: it must not run a
+/// second statement hidden in it, any more than the export does.
+#[test]
+fn excel_estimate_runs_nothing_but_explain() {
+    let db = cluster_db("fmt_excel_one_statement");
+    let server = TestServer::start(
+        db.url(),
+        "[[dataset]]\nname = \"two\"\nsql = \"SELECT 1 AS a; CREATE TABLE written (x int)\"\n",
+    );
+    let response = http::get(server.addr(), "/datasets/two.csv?excel=true");
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert_eq!(
+        db.query_scalar("SELECT count(*) FROM pg_class WHERE relname = 'written'"),
+        "0"
+    );
+}
