@@ -4,8 +4,10 @@
 //! Names from users only ever select a dataset; the SQL that runs is the operator's, or a
 //! table name quoted here as an identifier.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use deadpool_postgres::Pool;
 
@@ -166,19 +168,50 @@ pub enum Catalog {
     /// The `[[dataset]]` entries of the config file.
     Configured(Vec<Dataset>),
     /// Every table and view of schema `public` that the role may read, looked up on each
-    /// request so new tables show up without a restart.
+    /// request so new tables show up without a restart. A table whose primary key is one
+    /// column has it as its key.
     PublicSchema,
 }
 
-/// Lists the relations of schema `public` the connected role can `SELECT` from.
-const LIST_PUBLIC_RELATIONS: &str = "\
-    SELECT c.relname::text \
-    FROM pg_catalog.pg_class c \
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-    WHERE n.nspname = 'public' \
-      AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
-      AND pg_catalog.has_table_privilege(c.oid, 'SELECT') \
-    ORDER BY 1";
+/// The column of the single-column primary key of the relation whose oid is `$1`/`c.oid`,
+/// as its name's raw bytes.
+const PRIMARY_KEY: &str = "\
+    SELECT pg_catalog.textsend(a.attname::pg_catalog.text) \
+    FROM pg_catalog.pg_index i \
+    JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid \
+      AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] \
+    WHERE i.indisprimary AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 \
+      AND i.indrelid OPERATOR(pg_catalog.=) ";
+
+/// Lists the relations of schema `public` the connected role can `SELECT` from, with the
+/// column of a single-column primary key.
+///
+/// Names come as their raw bytes (`textsend`), so a name that is not valid UTF-8 (possible
+/// in a `SQL_ASCII` database) can be skipped on its own instead of failing the listing.
+/// Every operator and function is `pg_catalog`'s, whatever the role's `search_path`.
+fn list_public_relations() -> String {
+    format!(
+        "SELECT pg_catalog.textsend(c.relname::pg_catalog.text), ({PRIMARY_KEY} c.oid) \
+         FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'public' \
+           AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,v,m,p,f}}'::pg_catalog.\"char\"[]) \
+           AND pg_catalog.has_table_privilege(c.oid, 'SELECT') \
+         ORDER BY 1"
+    )
+}
+
+/// The column of `table`'s primary key when it is a single column, for exports of a
+/// whole table that name no key: they are then in key order, and resumable.
+pub async fn primary_key(pool: &Pool, table: &TableName) -> Result<Option<String>, SourceError> {
+    let client = pool.get().await.map_err(SourceError::Connect)?;
+    let sql = format!("{PRIMARY_KEY} pg_catalog.to_regclass($1)");
+    let row = client
+        .query_opt(sql.as_str(), &[&table.to_sql()])
+        .await
+        .map_err(SourceError::Query)?;
+    Ok(row.and_then(|row| servable_name(row.get(0))))
+}
 
 impl Catalog {
     /// All datasets, in listing order.
@@ -188,14 +221,15 @@ impl Catalog {
             Catalog::PublicSchema => {
                 let client = pool.get().await.map_err(SourceError::Connect)?;
                 let rows = client
-                    .query(LIST_PUBLIC_RELATIONS, &[])
+                    .query(list_public_relations().as_str(), &[])
                     .await
                     .map_err(SourceError::Query)?;
                 Ok(rows
                     .iter()
-                    .map(|row| {
-                        let name: String = row.get(0);
-                        Dataset {
+                    .filter_map(|row| {
+                        let name = servable_name(row.get(0))?;
+                        let key = row.get::<_, Option<Vec<u8>>>(1).and_then(servable_name);
+                        Some(Dataset {
                             query: DatasetQuery::Table(TableName {
                                 schema: Some("public".to_owned()),
                                 name: name.clone(),
@@ -203,9 +237,9 @@ impl Catalog {
                             name,
                             description: None,
                             params: Vec::new(),
-                            key: None,
+                            key,
                             max_rows: None,
-                        }
+                        })
                     })
                     .collect())
             }
@@ -226,6 +260,27 @@ impl Catalog {
                 .find(|dataset| dataset.name == name)),
         }
     }
+}
+
+/// A discovered name as text, or `None` (and a warning, once per name and process) when
+/// it is not valid UTF-8 and so cannot be a URL or a column name rowpipe can match.
+fn servable_name(bytes: Vec<u8>) -> Option<String> {
+    static WARNED: Mutex<BTreeSet<Vec<u8>>> = Mutex::new(BTreeSet::new());
+    String::from_utf8(bytes)
+        .map_err(|error| {
+            let bytes = error.into_bytes();
+            let name = String::from_utf8_lossy(&bytes).into_owned();
+            let mut warned = WARNED
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if warned.insert(bytes) {
+                tracing::warn!(
+                    name = ?name,
+                    "skipping a relation of schema public whose name is not valid UTF-8"
+                );
+            }
+        })
+        .ok()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use deadpool_postgres::Pool;
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 
+use crate::catalog::quote_identifier;
 use crate::config::StreamConfig;
 use crate::encode::{
     CsvEncoder, CsvOptionsError, CsvSettings, JsonArrayEncoder, JsonLinesEncoder, RowEncoder,
@@ -26,10 +27,11 @@ use crate::encode::{
 use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
+use crate::source::postgres::strip_terminator;
 use crate::source::typed::{ExportQuery, Formatting, ValueForm, copy_binary};
 use crate::source::{CopyOptions, SourceError, copy_csv, copy_text};
 use crate::stage::{
-    Limit, Limits, Prefetch, Rechunk, StreamError, encode, limit, prefetch, rechunk,
+    KeyOrder, Limit, Limits, Prefetch, Rechunk, StreamError, encode, limit, prefetch, rechunk,
 };
 
 /// The bytes of a running export, before chunking.
@@ -163,14 +165,22 @@ pub async fn open(
 ) -> Result<ChunkStream, OpenError> {
     let engine = options.stream.engine;
     output.check_engine(engine, query)?;
-    let sql = query.sql.as_str();
     let chunk_size = options.stream.chunk_size;
     let pieces: Pieces = match (engine, output.format) {
         (Engine::Copy, format) => {
+            // The server's own output cannot be checked row by row, but it can be ordered.
+            let sql = match &query.key {
+                Some(key) => format!(
+                    "SELECT * FROM (\n{}\n) AS q ORDER BY q.{}",
+                    strip_terminator(&query.sql),
+                    quote_identifier(key)
+                ),
+                None => query.sql.clone(),
+            };
             let copy = if format == Format::Tsv {
-                copy_text(pool, sql, &options.copy, progress.clone()).await?
+                copy_text(pool, &sql, &options.copy, progress.clone()).await?
             } else {
-                copy_csv(pool, sql, &options.copy, progress.clone()).await?
+                copy_csv(pool, &sql, &options.copy, progress.clone()).await?
             };
             Box::new(copy.map(|piece| piece.map_err(StreamError::from)))
         }
@@ -189,11 +199,16 @@ pub async fn open(
                 progress.clone(),
             )
             .await?;
-            let columns = schema.columns.len();
+            let fields = schema.fields();
+            let key = schema
+                .key
+                .clone()
+                .map(|key| KeyOrder::new(key, schema.session.clone()));
             let encoder = row_encoder(schema, output)?;
             Box::new(encode(
                 pieces,
-                columns,
+                fields,
+                key,
                 encoder,
                 chunk_size,
                 progress.clone(),

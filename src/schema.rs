@@ -82,9 +82,29 @@ pub struct Schema {
     pub columns: Vec<Column>,
     /// The export session's output settings, for the native columns.
     pub session: SessionFormat,
+    /// The column the export is ordered by, when it has a key.
+    pub key: Option<KeyColumn>,
+}
+
+/// Where a row holds its key, and how the key is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// The key's field in each row: one of the output columns, or a field after them when
+    /// the output does not include the key (the encoders write only `columns`).
+    pub field: usize,
+    pub column: Column,
 }
 
 impl Schema {
+    /// How many fields each row has: the output columns, and the key after them when it is
+    /// not one of them.
+    pub fn fields(&self) -> usize {
+        match &self.key {
+            Some(key) => self.columns.len().max(key.field + 1),
+            None => self.columns.len(),
+        }
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.columns.iter().map(|column| column.name.as_str())
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use clap::builder::TypedValueParser;
-use rowpipe::catalog::{Dataset, DatasetQuery, TableName};
+use rowpipe::catalog::{self, Dataset, DatasetQuery, TableName};
 use rowpipe::config::{
     Config, DEFAULT_CHUNK_SIZE, DEFAULT_PREFETCH_DEPTH, StreamConfig, parse_duration,
 };
@@ -18,7 +18,6 @@ use rowpipe::request::{Request as Download, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
-use rowpipe::source::typed::After;
 use rowpipe::source::{CopyOptions, SourceError, guard::cancels_settled};
 use rowpipe::stage::{Limits, StreamError};
 
@@ -113,18 +112,25 @@ pub struct ExportArgs {
 
 pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     let config = load_config(args.config.as_deref())?;
-    let dataset = dataset_for(&args, &config)?;
-    let mut request = Download::build(&dataset, args.format, request_pairs(&args)?)
-        .map_err(|error| CliError::Usage(error.to_string()))?;
-    let part_mode = part_mode(&args, &dataset, &mut request)?;
+    let mut dataset = dataset_for(&args, &config)?;
+    let pairs = request_pairs(&args)?;
     let url = database_url(args.database.as_deref(), &config)?;
-
     let settings = PoolSettings {
         pool_size: 1,
         ..PoolSettings::default()
     };
     let pool =
         database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
+    if let (DatasetQuery::Table(table), None) = (&dataset.query, &dataset.key) {
+        // A whole table is exported in the order of its primary key, and so resumable,
+        // as the server's discovered tables are.
+        dataset.key = catalog::primary_key(&pool, table)
+            .await
+            .map_err(|error| CliError::Failed(error.to_string()))?;
+    }
+    let mut request = Download::build(&dataset, args.format, pairs)
+        .map_err(|error| CliError::Usage(error.to_string()))?;
+    let part_mode = part_mode(&args, &dataset, &mut request)?;
     let options = ExportOptions {
         copy: CopyOptions {
             statement_timeout: args.statement_timeout,
@@ -224,6 +230,22 @@ fn part_mode(
     let Some(output) = &args.output else {
         return Ok(PartMode::Fresh);
     };
+    let part = part_path(output);
+    if !args.resume && std::fs::symlink_metadata(&part).is_ok() {
+        // Never overwritten: it may be another export's, running now, or the rows of a
+        // broken one that --resume can keep.
+        return Err(CliError::Usage(format!(
+            "{} already exists: another export to {} is running, or one stopped and left \
+             it{}; remove it to start afresh",
+            part.display(),
+            output.display(),
+            if dataset.key.is_some() {
+                " (rerun with --resume to continue it)"
+            } else {
+                ""
+            }
+        )));
+    }
     let Some(key) = &dataset.key else {
         return if args.resume {
             Err(CliError::Usage(
@@ -233,7 +255,6 @@ fn part_mode(
             Ok(PartMode::Fresh)
         };
     };
-    let part = part_path(output);
     if !args.resume || !part.exists() {
         return Ok(PartMode::FreshKept);
     }
@@ -245,15 +266,13 @@ fn part_mode(
     let point = find_resume_point(&part, args.format, &request.output.csv, key)
         .map_err(|error| CliError::Usage(error.to_string()))?;
     if point.keep == 0 {
-        return Ok(PartMode::FreshKept);
+        // Nothing worth keeping: start again in the same file.
+        return Ok(PartMode::Append { len: 0 });
     }
     if point.has_header {
         request.output.csv.header = false;
     }
-    request.query.after = point.after.map(|value| After {
-        key: key.clone(),
-        value,
-    });
+    request.query.after = point.after;
     Ok(PartMode::Append { len: point.keep })
 }
 

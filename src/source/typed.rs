@@ -12,8 +12,13 @@
 //! 4. decides per column whether rowpipe formats it (a native type under settings rowpipe
 //!    reproduces) or the server does, and wraps the query when needed:
 //!    `SELECT q.c1, <c2 formatted by the server> FROM (<query>) AS q(c1, c2, ...) [WHERE
-//!    q.c<key> > $n ORDER BY q.c<key>] [LIMIT n]`. The aliases are generated, never user
-//!    input, and make duplicate or odd column names harmless.
+//!    q.c<key> > $n] [ORDER BY q.c<key>] [LIMIT n]`. The aliases are generated, never user
+//!    input, and make duplicate or odd column names harmless. Everything the wrapper calls
+//!    is qualified with `pg_catalog`, out of reach of the role's `search_path`.
+//!
+//! An export with a key is always ordered by it, whatever the dataset's own query says,
+//! and its keys are checked as they stream (see [`crate::stage::key_order`]): resuming
+//! after the last key written is only right if every row before it came before it.
 //!
 //! Then it runs the query: through `COPY (...) TO STDOUT (FORMAT binary)` when nothing is
 //! bound, or through the extended protocol (an unnamed portal, its rows streamed with
@@ -35,8 +40,9 @@ use tokio_postgres::{Client, RowStream};
 
 use super::SourceError;
 use super::postgres::{CopyOptions, CopyStream, Pieces, RowCount, start_copy, strip_terminator};
+use crate::escape::echo;
 use crate::progress::Progress;
-use crate::schema::{Category, Column, ColumnForm, Schema};
+use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
 use crate::value::datetime::Zone;
 use crate::value::kind::{NativeType, SessionFormat};
 
@@ -72,8 +78,12 @@ pub struct ExportQuery {
     pub columns: Option<Vec<String>>,
     /// At most this many rows.
     pub limit: Option<u64>,
-    /// Only the rows whose `key` column is greater than this value, in key order.
-    pub after: Option<After>,
+    /// The unique column the export is ordered by. With a key the whole export is read in
+    /// key order (so `limit` is repeatable and a broken export can be resumed), and the
+    /// keys are checked to increase strictly as they stream.
+    pub key: Option<String>,
+    /// Only the rows whose `key` column is greater than this value (needs `key`).
+    pub after: Option<String>,
 }
 
 /// A parameter value for the query.
@@ -85,17 +95,10 @@ pub struct BoundParam {
     pub value: String,
 }
 
-/// A resume point: the rows after `value` of the `key` column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct After {
-    pub key: String,
-    pub value: String,
-}
-
 /// A request the query cannot serve: the caller's mistake, answered as such.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
-    #[error("parameter {name}: {value:?} is not a valid {type_name} ({message})")]
+    #[error("parameter {name}: {} is not a valid {type_name} ({message})", echo(.value))]
     InvalidParam {
         name: String,
         value: String,
@@ -105,11 +108,13 @@ pub enum Rejected {
     /// The declared type of a parameter does not exist: a configuration mistake.
     #[error("parameter {name}: unknown type {type_name:?}")]
     UnknownParamType { name: String, type_name: String },
-    #[error("unknown column {given:?}; the columns are: {}", .valid.join(", "))]
+    #[error("unknown column {}; the columns are: {}", echo(.given), .valid.join(", "))]
     UnknownColumn { given: String, valid: Vec<String> },
-    #[error("column {given:?} appears more than once in the result and cannot be selected")]
+    #[error("column {} appears more than once in the result and cannot be selected", echo(.given))]
     AmbiguousColumn { given: String },
-    #[error("after={value:?} is not a valid value of the key column {key:?} ({message})")]
+    #[error("the key column {key:?} is not in the result; the columns are: {}", .valid.join(", "))]
+    UnknownKey { key: String, valid: Vec<String> },
+    #[error("after={} is not a valid value of the key column {key:?} ({message})", echo(.value))]
     InvalidAfter {
         key: String,
         value: String,
@@ -152,26 +157,27 @@ pub async fn copy_binary(
             Box::pin(client.copy_out(copy.as_str()).await?)
         } else {
             let mut types = param_types;
-            types.extend(plan.after_type.clone());
+            let after = query.after.as_ref().zip(plan.key.as_ref());
+            types.extend(after.map(|(_, key)| key.ty.clone()));
             let statement = client.prepare_typed(&wrapped, &types).await?;
             let values: Vec<TextParam<'_>> = query
                 .params
                 .iter()
                 .map(|param| TextParam(&param.value))
-                .chain(query.after.iter().map(|after| TextParam(&after.value)))
+                .chain(after.map(|(value, _)| TextParam(value)))
                 .collect();
             match client.query_raw(&statement, values).await {
                 Ok(rows) => Box::pin(RowsAsCopy::new(rows)),
                 Err(error) if is_data_exception(&error) => {
                     // The parameters were checked one by one, so it is the resume point.
-                    let Some(after) = &query.after else {
+                    let (Some((value, _)), Some(key)) = (after, &query.key) else {
                         return Err(error);
                     };
                     return Ok((
                         None,
                         Err(Rejected::InvalidAfter {
-                            key: after.key.clone(),
-                            value: after.value.clone(),
+                            key: key.clone(),
+                            value: value.clone(),
                             message: server_message(&error),
                         }),
                     ));
@@ -193,9 +199,12 @@ pub async fn copy_binary(
 async fn session_format(client: &Client) -> Result<SessionFormat, tokio_postgres::Error> {
     let row = client
         .query_one(
-            "SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), \
-             current_setting('extra_float_digits')::int, current_setting('bytea_output'), \
-             current_setting('TimeZone'), current_setting('server_version_num')::int",
+            "SELECT pg_catalog.current_setting('DateStyle'), \
+             pg_catalog.current_setting('IntervalStyle'), \
+             pg_catalog.current_setting('extra_float_digits')::pg_catalog.int4, \
+             pg_catalog.current_setting('bytea_output'), \
+             pg_catalog.current_setting('TimeZone'), \
+             pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
             &[],
         )
         .await?;
@@ -224,9 +233,10 @@ async fn check_param(
 ) -> Result<Result<Type, Rejected>, tokio_postgres::Error> {
     let resolved = client
         .query_opt(
-            "SELECT t.oid, t.typname::text, n.nspname::text FROM pg_catalog.pg_type t \
-             JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-             WHERE t.oid = pg_catalog.to_regtype($1)",
+            "SELECT t.oid, t.typname::pg_catalog.text, n.nspname::pg_catalog.text \
+             FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n \
+             ON n.oid OPERATOR(pg_catalog.=) t.typnamespace \
+             WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.to_regtype($1)",
             &[&param.type_name],
         )
         .await?;
@@ -274,9 +284,18 @@ struct Plan {
     selected: Vec<usize>,
     /// Every described column's count, for the alias list.
     described: usize,
-    /// The key column's index and type, for `after`.
-    after_key: Option<usize>,
-    after_type: Option<Type>,
+    /// The key column, when the export has one.
+    key: Option<KeyPlan>,
+}
+
+/// Where the key column is in the described result, and its type, for `ORDER BY` and
+/// `after`.
+struct KeyPlan {
+    described: usize,
+    ty: Type,
+    /// Whether the key is not among the selected columns and so is selected after them,
+    /// for the order check alone.
+    hidden: bool,
 }
 
 impl Plan {
@@ -308,41 +327,69 @@ impl Plan {
                 .collect::<Result<_, _>>()?,
             None => (0..described.len()).collect(),
         };
-        let after_key = query
-            .after
-            .as_ref()
-            .map(|after| find(&after.key))
+        let key = query
+            .key
+            .as_deref()
+            .map(|key| {
+                find(key).map_err(|error| match error {
+                    Rejected::UnknownColumn { valid, .. } => Rejected::UnknownKey {
+                        key: key.to_owned(),
+                        valid,
+                    },
+                    error => error,
+                })
+            })
             .transpose()?;
         let json = form == ValueForm::Json;
-        let columns = selected
-            .iter()
-            .map(|&index| {
-                let column = &described[index];
-                let native = NativeType::of(column.type_())
-                    .filter(|_| formatting == Formatting::Native)
-                    .filter(|native| session.supports(native.kind, json));
-                Column {
-                    name: column.name().to_owned(),
-                    form: match (native, form) {
-                        (Some(native), _) => ColumnForm::Native(native),
-                        (None, ValueForm::Text) => ColumnForm::ServerText,
-                        (None, ValueForm::Json) => ColumnForm::ServerJson,
-                    },
-                    category: Category::of(column.type_()),
-                }
-            })
-            .collect();
+        let column = |index: usize| {
+            let column = &described[index];
+            let native = NativeType::of(column.type_())
+                .filter(|_| formatting == Formatting::Native)
+                .filter(|native| session.supports(native.kind, json));
+            Column {
+                name: column.name().to_owned(),
+                form: match (native, form) {
+                    (Some(native), _) => ColumnForm::Native(native),
+                    (None, ValueForm::Text) => ColumnForm::ServerText,
+                    (None, ValueForm::Json) => ColumnForm::ServerJson,
+                },
+                category: Category::of(column.type_()),
+            }
+        };
+        let columns: Vec<Column> = selected.iter().map(|&index| column(index)).collect();
+        let key_column = key.map(|index| match selected.iter().position(|&s| s == index) {
+            Some(field) => KeyColumn {
+                field,
+                column: columns[field].clone(),
+            },
+            None => KeyColumn {
+                field: columns.len(),
+                column: column(index),
+            },
+        });
         Ok(Plan {
-            schema: Schema { columns, session },
+            key: key.map(|index| KeyPlan {
+                described: index,
+                ty: described[index].type_().clone(),
+                hidden: !selected.contains(&index),
+            }),
+            schema: Schema {
+                columns,
+                session,
+                key: key_column,
+            },
             selected,
             described: described.len(),
-            after_type: after_key.map(|index| described[index].type_().clone()),
-            after_key,
         })
     }
 
-    /// The statement that returns exactly the planned columns: the query itself when it
-    /// already does, else the query wrapped.
+    /// The statement that returns exactly the planned columns (and a hidden key after
+    /// them), in key order when there is a key: the query itself when it already does,
+    /// else the query wrapped.
+    ///
+    /// Every function and operator the wrapper adds is qualified with `pg_catalog`, so a
+    /// function or operator of the same name in a schema on the role's `search_path`
+    /// cannot stand in for it.
     fn select(&self, sql: &str, query: &ExportQuery) -> String {
         let all_native = self
             .schema
@@ -350,31 +397,24 @@ impl Plan {
             .iter()
             .all(|column| matches!(column.form, ColumnForm::Native(_)));
         let identity = self.selected.iter().copied().eq(0..self.described);
-        if all_native && identity && query.limit.is_none() && self.after_key.is_none() {
+        if all_native && identity && query.limit.is_none() && self.key.is_none() {
             return format!("\n{sql}\n");
         }
-        let select_list = if self.selected.is_empty() {
-            String::new()
-        } else {
-            self.selected
-                .iter()
-                .zip(&self.schema.columns)
-                .map(|(&index, column)| {
-                    let alias = index + 1;
-                    match column.form {
-                        ColumnForm::Native(_) => format!("q.c{alias}"),
-                        // Not `::text`: a type's cast to text may differ from its output
-                        // function (inet's shows the netmask). `format` calls the output
-                        // function; `num_nulls` tells a NULL from a row of NULLs.
-                        ColumnForm::ServerText => format!(
-                            "CASE WHEN num_nulls(q.c{alias}) = 0 THEN format('%s', q.c{alias}) END"
-                        ),
-                        ColumnForm::ServerJson => format!("to_json(q.c{alias})"),
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let mut select_list: Vec<String> = self
+            .selected
+            .iter()
+            .zip(&self.schema.columns)
+            .map(|(&index, column)| server_formatted(index + 1, column.form))
+            .collect();
+        if let Some(key) = self.key.as_ref().filter(|key| key.hidden) {
+            let column = &self
+                .schema
+                .key
+                .as_ref()
+                .expect("planned with the key")
+                .column;
+            select_list.push(server_formatted(key.described + 1, column.form));
+        }
         let aliases = (1..=self.described)
             .map(|alias| format!("c{alias}"))
             .collect::<Vec<_>>()
@@ -384,18 +424,36 @@ impl Plan {
         } else {
             format!("(\n{sql}\n) AS q({aliases})")
         };
-        let mut select = format!("SELECT {select_list} FROM {from}");
-        if let Some(key) = self.after_key {
-            let placeholder = query.params.len() + 1;
-            select.push_str(&format!(
-                " WHERE q.c{alias} > ${placeholder} ORDER BY q.c{alias}",
-                alias = key + 1
-            ));
+        let mut select = format!("SELECT {} FROM {from}", select_list.join(", "));
+        if let Some(key) = &self.key {
+            let alias = key.described + 1;
+            if query.after.is_some() {
+                let placeholder = query.params.len() + 1;
+                select.push_str(&format!(
+                    " WHERE q.c{alias} OPERATOR(pg_catalog.>) ${placeholder}"
+                ));
+            }
+            select.push_str(&format!(" ORDER BY q.c{alias}"));
         }
         if let Some(limit) = query.limit {
             select.push_str(&format!(" LIMIT {limit}"));
         }
         select
+    }
+}
+
+/// The select-list entry for column `q.c<alias>` in `form`.
+fn server_formatted(alias: usize, form: ColumnForm) -> String {
+    match form {
+        ColumnForm::Native(_) => format!("q.c{alias}"),
+        // Not `::text`: a type's cast to text may differ from its output function (inet's
+        // shows the netmask). `format` calls the output function; `num_nulls` tells a NULL
+        // from a row of NULLs.
+        ColumnForm::ServerText => format!(
+            "CASE WHEN pg_catalog.num_nulls(q.c{alias}) OPERATOR(pg_catalog.=) 0 \
+             THEN pg_catalog.format('%s', q.c{alias}) END"
+        ),
+        ColumnForm::ServerJson => format!("pg_catalog.to_json(q.c{alias})"),
     }
 }
 

@@ -17,16 +17,18 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::StreamError;
+use super::{KeyOrder, StreamError};
 use crate::decode::CopyBinaryDecoder;
 use crate::encode::RowEncoder;
 use crate::progress::Progress;
 use crate::source::SourceError;
 
-/// Encodes the binary COPY `pieces` with `encoder`, counting rows into `progress`.
+/// Encodes the binary COPY `pieces` (rows of `fields` fields) with `encoder`, checking
+/// their keys with `key` when the export has one, and counting rows into `progress`.
 pub fn encode<S>(
     pieces: S,
-    columns: usize,
+    fields: usize,
+    key: Option<KeyOrder>,
     encoder: Box<dyn RowEncoder>,
     chunk_size: usize,
     progress: Arc<Progress>,
@@ -37,7 +39,8 @@ where
     assert!(chunk_size > 0, "chunk size must be at least one byte");
     Encode {
         pieces,
-        decoder: Some(CopyBinaryDecoder::new(columns)),
+        decoder: Some(CopyBinaryDecoder::new(fields)),
+        key,
         encoder,
         chunk_size,
         buffer: Vec::new(),
@@ -51,6 +54,7 @@ pub struct Encode<S> {
     pieces: S,
     /// Taken by `finish` at the end of the input.
     decoder: Option<CopyBinaryDecoder>,
+    key: Option<KeyOrder>,
     encoder: Box<dyn RowEncoder>,
     chunk_size: usize,
     buffer: Vec<u8>,
@@ -87,6 +91,9 @@ impl<S> Encode<S> {
             .as_mut()
             .expect("decoding until the input ends");
         while let Some(row) = decoder.next_row()? {
+            if let Some(key) = &mut self.key {
+                key.check(&row)?;
+            }
             self.encoder
                 .row(&row, &mut self.buffer)
                 .map_err(|source| StreamError::Field {

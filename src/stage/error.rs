@@ -2,6 +2,7 @@
 //! after the source yields `Result<Bytes, StreamError>`, so the sinks and the HTTP and CLI
 //! answers deal with one type.
 
+use super::key_order::KeyOrderError;
 use super::limit::LimitExceeded;
 use crate::decode::DecodeError;
 use crate::encode::FieldError;
@@ -25,4 +26,7 @@ pub enum StreamError {
     },
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
+    /// A keyed export's keys are not unique, not in order, or NULL.
+    #[error(transparent)]
+    KeyOrder(#[from] KeyOrderError),
 }

@@ -8,12 +8,14 @@
 
 pub mod encode;
 pub mod error;
+pub mod key_order;
 pub mod limit;
 pub mod prefetch;
 pub mod rechunk;
 
 pub use encode::{Encode, encode};
 pub use error::StreamError;
+pub use key_order::{KeyOrder, KeyOrderError};
 pub use limit::{Limit, LimitExceeded, Limits, limit};
 pub use prefetch::{Prefetch, prefetch};
 pub use rechunk::{Rechunk, Rechunker, rechunk};

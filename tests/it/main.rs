@@ -10,6 +10,7 @@ mod failure;
 mod formats;
 mod harness;
 mod harness_selftest;
+mod key_order;
 mod output;
 mod request;
 mod resume;
