@@ -45,6 +45,7 @@ pub mod config;
 pub mod database;
 pub mod decode;
 pub mod encode;
+pub mod escape;
 pub mod format;
 pub mod options;
 pub mod pipeline;

@@ -3,15 +3,20 @@
 //! reject bad values with the same messages.
 
 use crate::encode::CsvQuoting;
+use crate::escape::echo;
 use crate::pipeline::Output;
 
 /// The option names, in the order they are listed to users.
 pub const NAMES: &[&str] = &["header", "delimiter", "null", "quote", "excel"];
 
+/// The longest `null` text: it is written for every NULL, so a long one would multiply
+/// the size of a download.
+pub const MAX_NULL_LEN: usize = 64;
+
 /// An option that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OptionError {
-    #[error("option {name} has an invalid value {value:?}: {expected}")]
+    #[error("option {name} has an invalid value {}: {expected}", echo(.value))]
     BadValue {
         name: &'static str,
         value: String,
@@ -26,6 +31,9 @@ pub fn apply(output: &mut Output, name: &str, value: &str) -> Result<bool, Optio
         "header" => output.csv.header = boolean("header", value)?,
         "excel" => output.csv.excel = boolean("excel", value)?,
         "delimiter" => output.csv.options.delimiter = single_byte("delimiter", value)?,
+        "null" if value.len() > MAX_NULL_LEN => {
+            return Err(bad("null", value, "at most 64 bytes"));
+        }
         "null" => output.csv.options.null = value.to_owned(),
         "quote" => {
             output.csv.quoting = match value {

@@ -9,10 +9,11 @@
 use std::collections::HashSet;
 
 use crate::catalog::Dataset;
+use crate::escape::echo;
 use crate::format::Format;
 use crate::options::{self, OptionError};
 use crate::pipeline::Output;
-use crate::source::typed::{After, BoundParam, ExportQuery};
+use crate::source::typed::{BoundParam, ExportQuery};
 
 /// The keys that shape the query, beside the output options of [`options::NAMES`].
 const QUERY_KEYS: &[&str] = &["columns", "limit", "after"];
@@ -39,19 +40,21 @@ pub struct Request {
 pub enum RequestError {
     #[error(transparent)]
     Option(#[from] OptionError),
-    #[error("unknown parameter {given:?}; accepted: {}", .accepted.join(", "))]
+    #[error("unknown parameter {}; accepted: {}", echo(.given), .accepted.join(", "))]
     UnknownKey {
         given: String,
         accepted: Vec<String>,
     },
-    #[error("{name} is given more than once")]
+    #[error("{} is given more than once", echo(.name))]
     Repeated { name: String },
     #[error("missing required parameter {name} ({type_name})")]
     MissingParam { name: String, type_name: String },
-    #[error("limit={value:?} is not a whole number of rows")]
+    #[error("limit={} is not a whole number of rows from 0 to {}", echo(.value), i64::MAX)]
     BadLimit { value: String },
     #[error("columns= must name at least one column, separated by commas")]
     EmptyColumns,
+    #[error("columns= names {given} columns; a result has at most {MAX_COLUMNS}")]
+    TooManyColumns { given: usize },
     #[error("dataset {dataset:?} declares no key column, so it cannot resume with after=")]
     NoKey { dataset: String },
 }
@@ -71,6 +74,7 @@ impl Request {
         let mut output = Output::new(format);
         let mut query = ExportQuery {
             sql: dataset.query.to_sql(),
+            key: dataset.key.clone(),
             ..ExportQuery::default()
         };
         let mut given = vec![None; dataset.params.len()];
@@ -87,19 +91,14 @@ impl Request {
             }
             match name {
                 "columns" => query.columns = Some(parse_columns(value)?),
-                "limit" => {
-                    query.limit = Some(value.parse().map_err(|_| RequestError::BadLimit {
-                        value: value.to_owned(),
-                    })?)
-                }
+                "limit" => query.limit = Some(parse_limit(value)?),
                 "after" => {
-                    let key = dataset.key.clone().ok_or_else(|| RequestError::NoKey {
-                        dataset: dataset.name.clone(),
-                    })?;
-                    query.after = Some(After {
-                        key,
-                        value: value.to_owned(),
-                    });
+                    if dataset.key.is_none() {
+                        return Err(RequestError::NoKey {
+                            dataset: dataset.name.clone(),
+                        });
+                    }
+                    query.after = Some(value.to_owned());
                 }
                 _ => match dataset.params.iter().position(|param| param.name == name) {
                     Some(index) => given[index] = Some(value.to_owned()),
@@ -144,11 +143,31 @@ pub fn accepted_keys(dataset: &Dataset) -> Vec<String> {
         .collect()
 }
 
+/// The most columns a PostgreSQL result can have (`MaxTupleAttributeNumber`).
+pub const MAX_COLUMNS: usize = 1664;
+
+/// A row count PostgreSQL's `LIMIT` takes: 0 to `i64::MAX`.
+fn parse_limit(value: &str) -> Result<u64, RequestError> {
+    value
+        .parse::<i64>()
+        .ok()
+        .and_then(|limit| u64::try_from(limit).ok())
+        .filter(|_| !value.starts_with('+'))
+        .ok_or_else(|| RequestError::BadLimit {
+            value: value.to_owned(),
+        })
+}
+
 /// `a,b,c`: names taken exactly as written (no trimming, no case folding).
 fn parse_columns(value: &str) -> Result<Vec<String>, RequestError> {
     let columns: Vec<String> = value.split(',').map(str::to_owned).collect();
     if columns.iter().any(String::is_empty) {
         return Err(RequestError::EmptyColumns);
+    }
+    if columns.len() > MAX_COLUMNS {
+        return Err(RequestError::TooManyColumns {
+            given: columns.len(),
+        });
     }
     Ok(columns)
 }
@@ -218,11 +237,11 @@ mod tests {
         );
         assert_eq!(
             error(&[("since", "x"), ("since", "y")]),
-            "since is given more than once"
+            "\"since\" is given more than once"
         );
         assert_eq!(
             error(&[("since", "x"), ("limit", "-1")]),
-            "limit=\"-1\" is not a whole number of rows"
+            "limit=\"-1\" is not a whole number of rows from 0 to 9223372036854775807"
         );
         assert_eq!(
             error(&[("since", "x"), ("columns", "a,,b")]),

@@ -8,6 +8,7 @@ mod export;
 mod progress_line;
 mod serve;
 
+use rowpipe::escape::OneLine;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -104,7 +105,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("rowpipe: {error}");
+            eprintln!("rowpipe: {}", OneLine(&error.to_string()));
             error.exit_code()
         }
     }

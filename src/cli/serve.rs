@@ -7,6 +7,7 @@ use clap::Args;
 use rowpipe::catalog::Catalog;
 use rowpipe::config::DEFAULT_LISTEN;
 use rowpipe::database::{self, redact_url};
+use rowpipe::escape::OneLine;
 use rowpipe::server::{self, AppState};
 
 use super::{CliError, database_url, load_config, shutdown_signal};
@@ -49,7 +50,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         "rowpipe serving on http://{address}/datasets",
     );
     if let Err(error) = database::ping(state.pool()).await {
-        tracing::warn!(error = %error, "the database does not answer yet; serving anyway, /healthz reports 503");
+        tracing::warn!(error = %OneLine(&error.to_string()), "the database does not answer yet; serving anyway, /healthz reports 503");
     }
     server::serve(listener, state, shutdown_signal())
         .await

@@ -61,6 +61,17 @@ fn starts_formula(value: &[u8]) -> bool {
     )
 }
 
+/// `value`, or `'value` in `guarded` when a spreadsheet would take it for a formula.
+fn guard_formula<'a>(value: &'a [u8], guarded: &'a mut Vec<u8>) -> &'a [u8] {
+    if !starts_formula(value) {
+        return value;
+    }
+    guarded.clear();
+    guarded.push(b'\'');
+    guarded.extend_from_slice(value);
+    guarded
+}
+
 /// How one CSV column's values are written.
 #[derive(Debug, Clone, Copy)]
 enum FieldWriting {
@@ -80,7 +91,8 @@ pub struct CsvEncoder {
     writer: CsvWriter,
     header: bool,
     line_end: &'static [u8],
-    bom: bool,
+    /// Excel mode: a byte-order mark first, and formula-like header names guarded too.
+    excel: bool,
     /// How each column's values are written.
     fields: Vec<FieldWriting>,
     /// Excel mode: sheet rows written so far (the header's included), to warn once when
@@ -129,7 +141,7 @@ impl CsvEncoder {
             writer,
             header: settings.header,
             line_end: if settings.excel { b"\r\n" } else { b"\n" },
-            bom: settings.excel,
+            excel: settings.excel,
             fields,
             sheet_rows: settings.excel.then_some(u64::from(settings.header)),
             scratch: Vec::new(),
@@ -140,16 +152,21 @@ impl CsvEncoder {
 
 impl RowEncoder for CsvEncoder {
     fn begin(&mut self, out: &mut Vec<u8>) {
-        if self.bom {
+        if self.excel {
             out.extend_from_slice(BOM);
         }
         if self.header {
+            // Excel reads a header cell like any other: a column named `=1+2` would be a
+            // live formula.
             for (index, name) in self.schema.names().enumerate() {
                 if index > 0 {
                     self.writer.write_separator(out);
                 }
-                self.writer
-                    .write_field_forced(out, Some(name.as_bytes()), false);
+                let mut name = name.as_bytes();
+                if self.excel {
+                    name = guard_formula(name, &mut self.guarded);
+                }
+                self.writer.write_field_forced(out, Some(name), false);
             }
             out.extend_from_slice(self.line_end);
         }
@@ -177,11 +194,8 @@ impl RowEncoder for CsvEncoder {
                 } => (forced, formula_guarded),
             };
             let mut value = field_text(&self.schema, column, raw, &mut self.scratch)?;
-            if formula_guarded && starts_formula(value) {
-                self.guarded.clear();
-                self.guarded.push(b'\'');
-                self.guarded.extend_from_slice(value);
-                value = &self.guarded;
+            if formula_guarded {
+                value = guard_formula(value, &mut self.guarded);
             }
             self.writer.write_field_forced(out, Some(value), forced);
         }

@@ -34,6 +34,18 @@ pub enum ApiError {
     UnknownFormat { given: Option<String> },
     #[error("bad request: {message}")]
     BadRequest { message: String },
+    #[error(
+        "downloads need HTTP/1.1 or later, and this request is {version}: HTTP/1.0 cannot tell \
+         a download that broke off from a complete one. Behind a reverse proxy, have it speak \
+         HTTP/1.1 to rowpipe (nginx: proxy_http_version 1.1)"
+    )]
+    HttpVersion { version: String },
+    #[error(
+        "downloads cannot be resumed by byte range: every request runs the query anew, so \
+         bytes of a new export need not continue an old one. Keep the complete rows you have \
+         and ask for the rest with after=<the last key> (datasets with a key; see /datasets)"
+    )]
+    RangeNotSupported,
     #[error(transparent)]
     Request(#[from] RequestError),
     #[error(transparent)]
@@ -91,6 +103,11 @@ impl ApiError {
             ApiError::UnknownDataset { .. } => (StatusCode::NOT_FOUND, "unknown_dataset"),
             ApiError::UnknownFormat { .. } => (StatusCode::NOT_FOUND, "unknown_format"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::HttpVersion { .. } => (
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "http_version_not_supported",
+            ),
+            ApiError::RangeNotSupported => (StatusCode::BAD_REQUEST, "range_not_supported"),
             ApiError::Request(error) => (StatusCode::BAD_REQUEST, request_code(error)),
             ApiError::BadOutput(_) => (StatusCode::BAD_REQUEST, "invalid_option"),
             ApiError::Source {
@@ -101,6 +118,10 @@ impl ApiError {
                 error: StreamError::Limit(_),
                 ..
             } => (StatusCode::INTERNAL_SERVER_ERROR, "limit_exceeded"),
+            ApiError::Encode {
+                error: StreamError::KeyOrder(_),
+                ..
+            } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_key"),
             ApiError::Encode { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "encode_failed"),
             ApiError::Source { error, .. } if error.is_timeout() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "statement_timeout")
@@ -120,7 +141,7 @@ fn request_code(error: &RequestError) -> &'static str {
         RequestError::Repeated { .. } => "repeated_parameter",
         RequestError::MissingParam { .. } => "missing_parameter",
         RequestError::BadLimit { .. } => "invalid_limit",
-        RequestError::EmptyColumns => "invalid_columns",
+        RequestError::EmptyColumns | RequestError::TooManyColumns { .. } => "invalid_columns",
         RequestError::NoKey { .. } => "not_resumable",
     }
 }
@@ -131,6 +152,8 @@ fn rejected_status(rejected: &Rejected) -> (StatusCode, &'static str) {
         Rejected::UnknownColumn { .. } => (StatusCode::BAD_REQUEST, "unknown_column"),
         Rejected::AmbiguousColumn { .. } => (StatusCode::BAD_REQUEST, "ambiguous_column"),
         Rejected::InvalidAfter { .. } => (StatusCode::BAD_REQUEST, "invalid_after"),
+        // The dataset's key is not one of its columns: the operator's to fix.
+        Rejected::UnknownKey { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
         // The dataset's own declaration is wrong: the operator's to fix.
         Rejected::UnknownParamType { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
     }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,6 +22,7 @@ use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::database;
 use crate::encode::EXCEL_MAX_ROWS;
+use crate::escape::OneLine;
 use crate::format::Format;
 use crate::pipeline;
 use crate::progress::Progress;
@@ -71,9 +73,9 @@ async fn log_errors(request: Request, next: Next) -> Response {
     if let Some(ErrorMessage(message)) = response.extensions().get::<ErrorMessage>() {
         let status = response.status().as_u16();
         if response.status().is_server_error() {
-            tracing::error!(%method, %path, status, error = %message, "request failed");
+            tracing::error!(%method, path = %OneLine(&path), status, error = %OneLine(message), "request failed");
         } else {
-            tracing::info!(%method, %path, status, error = %message, "request rejected");
+            tracing::info!(%method, path = %OneLine(&path), status, error = %OneLine(message), "request rejected");
         }
     }
     response
@@ -166,12 +168,27 @@ fn download_links(dataset: &Dataset) -> Value {
     Value::Object(links)
 }
 
-/// `GET /datasets/{name}.{format}`: the dataset as a streamed download.
+/// `GET /datasets/{name}.{format}`: the dataset as a streamed download. `HEAD` answers
+/// the same status and headers without running the export.
 async fn download(
     State(state): State<AppState>,
+    method: Method,
+    version: Version,
+    headers: HeaderMap,
     file: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    // Cheap refusals first: neither needs the database.
+    if version < Version::HTTP_11 {
+        return Err(ApiError::HttpVersion {
+            version: format!("{version:?}"),
+        });
+    }
+    if let Some(range) = headers.get(header::RANGE) {
+        if !is_whole_range(range) {
+            return Err(ApiError::RangeNotSupported);
+        }
+    }
     let Path(file) = file.map_err(|rejection| ApiError::BadRequest {
         message: rejection.body_text(),
     })?;
@@ -197,6 +214,14 @@ async fn download(
 
     let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
     let request = Download::build(&dataset, format, pairs)?;
+    if method == Method::HEAD {
+        // A body of unknown length, as a download's: an empty one would be announced as
+        // `Content-Length: 0`, and a client would take the file for empty.
+        let unknown_length = stream::empty::<Result<bytes::Bytes, std::convert::Infallible>>();
+        let mut response = Body::from_stream(unknown_length).into_response();
+        set_download_headers(response.headers_mut(), &dataset, format);
+        return Ok(response);
+    }
     let mut options = state.export().clone();
     options.limits.max_rows = dataset.max_rows;
     // Before the export takes its connection: with every connection busy, the estimate
@@ -233,9 +258,15 @@ async fn download(
     };
     let mut response = http_body(body, log).into_response();
     let headers = response.headers_mut();
+    set_download_headers(headers, &dataset, format);
     if let Some(warning) = excel_warning {
         headers.insert("x-rowpipe-warning", warning);
     }
+    Ok(response)
+}
+
+/// The headers of a download, for `GET` and `HEAD` alike.
+fn set_download_headers(headers: &mut HeaderMap, dataset: &Dataset, format: Format) {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -249,7 +280,17 @@ async fn download(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    Ok(response)
+    // Every request runs the query anew, so byte N of one answer need not be byte N of
+    // another: a byte range of a new export would splice two different files together.
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+}
+
+/// Whether a `Range` header asks for the whole body (`bytes=0-`), which a full answer
+/// serves; any other range cannot be served (see [`set_download_headers`]).
+fn is_whole_range(range: &HeaderValue) -> bool {
+    range
+        .to_str()
+        .is_ok_and(|range| range.trim().eq_ignore_ascii_case("bytes=0-"))
 }
 
 /// A warning header for an Excel download whose estimated row count already passes the

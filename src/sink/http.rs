@@ -17,6 +17,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use crate::escape::OneLine;
 use crate::format::Format;
 use crate::progress::Progress;
 
@@ -67,16 +68,16 @@ where
                 return Poll::Ready(item);
             }
             Some(Err(error)) => tracing::error!(
-                dataset = %log.dataset,
+                dataset = %OneLine(&log.dataset),
                 format = %log.format,
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
-                error = %error,
+                error = %OneLine(&error.to_string()),
                 "download failed; response aborted",
             ),
             None => tracing::info!(
-                dataset = %log.dataset,
+                dataset = %OneLine(&log.dataset),
                 format = %log.format,
                 rows = progress.rows(),
                 bytes = progress.bytes(),
@@ -94,7 +95,7 @@ impl<S> Drop for Observed<S> {
         if !self.ended {
             let progress = &self.log.progress;
             tracing::warn!(
-                dataset = %self.log.dataset,
+                dataset = %OneLine(&self.log.dataset),
                 format = %self.log.format,
                 rows = progress.rows(),
                 bytes = progress.bytes(),
