@@ -47,9 +47,7 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
         url: redact_url(url),
         reason,
     };
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|error| invalid(describe_pg_error(&error)))?;
+    let mut config = parse_url(url).map_err(invalid)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(settings.connect_timeout);
     }
@@ -101,90 +99,87 @@ pub async fn estimate_rows(pool: &Pool, sql: &str) -> Option<f64> {
     after.split(' ').next()?.parse().ok()
 }
 
-/// Masks the password of a connection URL or `key=value` string, for messages and logs.
+/// A connection URL or `key=value` string as it may be shown in messages and logs:
+/// `postgres://user:***@host:port/dbname`, built from the parsed settings, never from the
+/// text itself, so a password shows as `***` whatever characters it holds. A string that
+/// does not parse is not shown at all.
 pub fn redact_url(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        return redact_url_form(url, scheme_end);
+    match parse_url(url) {
+        Ok(config) => describe_config(&config),
+        Err(_) => "(not shown: it does not parse)".to_owned(),
     }
-    // key=value form: mask the value of `password`, quoted or not.
-    let mut redacted = String::with_capacity(url.len());
-    let mut rest = url;
-    while let Some(start) = find_password_key(rest) {
-        redacted.push_str(&rest[..start]);
-        let after_key = &rest[start..];
-        let eq = after_key.find('=').map_or(after_key.len(), |i| i + 1);
-        redacted.push_str(&after_key[..eq]);
-        redacted.push_str("***");
-        let value = after_key[eq..].trim_start();
-        let value_len = if let Some(quoted) = value.strip_prefix('\'') {
-            let mut escaped = false;
-            let end = quoted
-                .char_indices()
-                .find(|&(_, c)| {
-                    let closes = c == '\'' && !escaped;
-                    escaped = c == '\\' && !escaped;
-                    closes
-                })
-                .map_or(quoted.len(), |(i, _)| i + 1);
-            end + 1
-        } else {
-            value.find(char::is_whitespace).unwrap_or(value.len())
-        };
-        let consumed = after_key.len() - value.len() + value_len.min(value.len());
-        rest = &after_key[consumed..];
-    }
-    redacted.push_str(rest);
-    redacted
 }
 
-/// `scheme://user:password@host/db?password=...`: masks both places a password can be.
-fn redact_url_form(url: &str, scheme_end: usize) -> String {
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let mut redacted = url[..scheme_end + 3].to_owned();
-    match authority
-        .rfind('@')
-        .map(|at| (at, authority[..at].find(':')))
-    {
-        Some((at, Some(colon))) => {
-            redacted.push_str(&authority[..colon]);
-            redacted.push_str(":***");
-            redacted.push_str(&authority[at..]);
-        }
-        _ => redacted.push_str(authority),
+/// Parses a connection URL or `key=value` string. The reason for a refusal never quotes
+/// the text: a misplaced character could be part of the password.
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
+    if url.contains("://") && url.matches('@').count() > 1 {
+        // `postgres://alice:p@ss@host` reads as password `p` on host `ss@host`.
+        return Err(
+            "more than one '@': write an '@' inside the user name or password as \
+                    %40 (likewise '%' as %25)"
+                .to_owned(),
+        );
     }
-    let tail = &rest[authority_end..];
-    match tail.split_once('?') {
-        None => redacted.push_str(tail),
-        Some((path, query)) => {
-            redacted.push_str(path);
-            redacted.push('?');
-            let params: Vec<String> = query
-                .split('&')
-                .map(|param| match param.split_once('=') {
-                    Some((key, _)) if key == "password" => format!("{key}=***"),
-                    _ => param.to_owned(),
-                })
-                .collect();
-            redacted.push_str(&params.join("&"));
+    url.parse().map_err(|error: tokio_postgres::Error| {
+        let reason = std::error::Error::source(&error).map(ToString::to_string);
+        match reason {
+            // Names an option, or says where the text ended: nothing of the text itself.
+            Some(reason)
+                if reason.starts_with("invalid value for option")
+                    || reason.starts_with("unterminated")
+                    || reason == "unexpected EOF" =>
+            {
+                reason
+            }
+            _ => "it is neither a postgres:// URL nor a key=value connection string \
+                  (special characters in a URL's password must be percent-encoded)"
+                .to_owned(),
         }
-    }
-    redacted
+    })
 }
 
-fn find_password_key(text: &str) -> Option<usize> {
-    let mut search_from = 0;
-    while let Some(found) = text[search_from..].find("password") {
-        let start = search_from + found;
-        let before_ok = start == 0 || text[..start].ends_with(char::is_whitespace);
-        let after = text[start + "password".len()..].trim_start();
-        if before_ok && after.starts_with('=') {
-            return Some(start);
+/// `postgres://user:***@host:port,host2/dbname?host=/socket/dir`, from parsed settings.
+fn describe_config(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let mut text = String::from("postgres://");
+    if let Some(user) = config.get_user() {
+        text.push_str(user);
+        if config.get_password().is_some() {
+            text.push_str(":***");
         }
-        search_from = start + "password".len();
+        text.push('@');
     }
-    None
+    let ports = config.get_ports();
+    let mut sockets = Vec::new();
+    let mut tcp = Vec::new();
+    for (index, host) in config.get_hosts().iter().enumerate() {
+        let port = ports.get(index).or(ports.first());
+        match host {
+            Host::Tcp(name) => {
+                let mut host = match name.contains(':') {
+                    true => format!("[{name}]"),
+                    false => name.clone(),
+                };
+                if let Some(port) = port {
+                    host.push_str(&format!(":{port}"));
+                }
+                tcp.push(host);
+            }
+            Host::Unix(path) => sockets.push(path.display().to_string()),
+        }
+    }
+    text.push_str(&tcp.join(","));
+    text.push('/');
+    text.push_str(config.get_dbname().unwrap_or(""));
+    if !sockets.is_empty() {
+        text.push_str("?host=");
+        text.push_str(&sockets.join(","));
+        if let (true, Some(port)) = (tcp.is_empty(), ports.first()) {
+            text.push_str(&format!("&port={port}"));
+        }
+    }
+    text
 }
 
 /// A one-line description of a database error for operators: severity, SQLSTATE, message,
@@ -238,40 +233,76 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masks_url_passwords() {
+    fn urls_are_shown_from_their_parsed_settings() {
         assert_eq!(
             redact_url("postgres://alice:s3cret@db.example:5432/app?sslmode=disable"),
-            "postgres://alice:***@db.example:5432/app?sslmode=disable"
-        );
-        assert_eq!(
-            redact_url("postgresql://alice:p%40ss@host/db"),
-            "postgresql://alice:***@host/db"
+            "postgres://alice:***@db.example:5432/app"
         );
         assert_eq!(
             redact_url("postgres://alice@host/db"),
-            "postgres://alice@host/db"
+            "postgres://alice@host:5432/db"
         );
         assert_eq!(
-            redact_url("postgres:///db?host=/tmp"),
-            "postgres:///db?host=/tmp"
+            redact_url("postgres:///db?host=/tmp&port=5433"),
+            "postgres:///db?host=/tmp&port=5433"
         );
         assert_eq!(
-            redact_url("postgres://h/db?user=a&password=s3cret&sslmode=disable"),
-            "postgres://h/db?user=a&password=***&sslmode=disable"
+            redact_url("host=db user=alice password=s3cret dbname=app port=6432"),
+            "postgres://alice:***@db:6432/app"
+        );
+        assert_eq!(
+            redact_url("host=::1,db2 port=5432 user=a dbname=x"),
+            "postgres://a@[::1]:5432,db2:5432/x"
         );
     }
 
+    /// Every character a password can hold, in every place a password can be written.
     #[test]
-    fn masks_key_value_passwords() {
-        assert_eq!(
-            redact_url("host=db user=alice password=s3cret dbname=app"),
-            "host=db user=alice password=*** dbname=app"
-        );
-        assert_eq!(
-            redact_url("host=db password = 'with space\\' quote' dbname=app"),
-            "host=db password =*** dbname=app"
-        );
-        assert_eq!(redact_url("host=db user=password"), "host=db user=password");
+    fn no_password_shows_whatever_it_holds() {
+        let passwords = ["s3/cr?et", "p#ss:w%rd", "wi7h sp4ce", "a7@s1gn", "q'u0\\te"];
+        for password in passwords {
+            let encoded =
+                percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            let quoted = password.replace('\\', "\\\\").replace('\'', "\\'");
+            let forms = [
+                format!("postgres://alice:{encoded}@db/app"),
+                format!("postgres://alice:{password}@db/app"),
+                format!("postgres://db/app?user=alice&password={encoded}"),
+                format!("host=db user=alice password='{quoted}' dbname=app"),
+                format!("host=db user=alice password={password} dbname=app"),
+            ];
+            for url in forms {
+                let shown = [
+                    redact_url(&url),
+                    connect(&url, &PoolSettings::default())
+                        .err()
+                        .map(|error| error.to_string())
+                        .unwrap_or_default(),
+                ];
+                for shown in shown {
+                    assert_no_part_of(password, &shown, &url);
+                }
+            }
+        }
+    }
+
+    /// No three consecutive characters of `secret` are in `shown`.
+    fn assert_no_part_of(secret: &str, shown: &str, context: &str) {
+        let chars: Vec<char> = secret.chars().collect();
+        for window in chars.windows(3) {
+            let part: String = window.iter().collect();
+            if part
+                .chars()
+                .all(|c| "alice".contains(c) || "db/app".contains(c))
+            {
+                continue;
+            }
+            assert!(
+                !shown.contains(&part),
+                "{part:?} of the password shows in {shown:?} (from {context:?})"
+            );
+        }
     }
 
     #[test]
@@ -283,6 +314,6 @@ mod tests {
         .unwrap_err();
         let message = error.to_string();
         assert!(!message.contains("s3cret"), "{message}");
-        assert!(message.contains("alice:***@host"), "{message}");
+        assert!(message.contains("`port`"), "{message}");
     }
 }

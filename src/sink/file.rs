@@ -84,15 +84,38 @@ struct PartFile {
 }
 
 impl PartFile {
+    /// A new part file is created exclusively (`O_CREAT | O_EXCL`): never through a
+    /// symbolic link, never over a file that is already there (another export's, or one
+    /// left to resume), with the permissions a shell redirect would give `FILE` (0666
+    /// less the umask). An existing one, to append to, must be a regular file of this
+    /// user's, opened without following a link.
     async fn open(target: &Path, mode: PartMode) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
         let path = part_path(target);
         let file = match mode {
-            PartMode::Fresh | PartMode::FreshKept => tokio::fs::File::create(&path).await?,
+            PartMode::Fresh | PartMode::FreshKept => {
+                tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o666)
+                    .open(&path)
+                    .await?
+            }
             PartMode::Append { len } => {
                 let mut file = tokio::fs::OpenOptions::new()
                     .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .open(&path)
                     .await?;
+                let metadata = file.metadata().await?;
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let me = unsafe { libc::geteuid() };
+                if !metadata.is_file() || metadata.uid() != me {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        "not a regular file of this user's; refusing to append to it",
+                    ));
+                }
                 file.set_len(len).await?;
                 file.seek(std::io::SeekFrom::Start(len)).await?;
                 file
