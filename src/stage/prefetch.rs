@@ -155,8 +155,12 @@ mod tests {
         let mut stream = prefetch(counting_upstream(produced.clone()), 3);
         assert_eq!(stream.next().await, Some(Ok(0)));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        // One taken, three queued, one in the task's hand waiting for room.
-        assert!(produced.load(Ordering::SeqCst) <= 5, "ran too far ahead");
+        // One taken, three queued, one in the task's hand waiting for room. The lower
+        // bound matters as much as the upper: a prefetch that never reads ahead would
+        // pass an upper bound alone.
+        let ahead = produced.load(Ordering::SeqCst);
+        assert!(ahead >= 1 + 3, "read only {ahead} items: no read-ahead");
+        assert!(ahead <= 1 + 3 + 1, "read {ahead} items: ran too far ahead");
     }
 
     #[tokio::test]
