@@ -272,7 +272,10 @@ const SMALL_CHUNKS: &str = "[stream]\nchunk_size = 256\n";
 /// rows (one per line here: the fixture's text has no line breaks).
 #[track_caller]
 fn assert_aborted_prefix(response: &http::Response, expected: &[u8], max_rows: usize) {
-    assert_eq!(response.status, 200, "the limit is passed after the first chunk");
+    assert_eq!(
+        response.status, 200,
+        "the limit is passed after the first chunk"
+    );
     assert!(!response.complete, "a limit must abort the response");
     let body = &response.body;
     assert!(
