@@ -9,6 +9,7 @@
 //! * [`server`]: rowpipe's HTTP server, in-process or as the real binary.
 //! * [`process`]: child processes with a clean environment and a timeout.
 //! * [`probe`]: a value's binary form beside the server's text for it.
+//! * [`property`]: property tests with a fixed seed and an adjustable case count.
 
 // Each test module uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod http;
 pub mod probe;
 pub mod process;
+pub mod property;
 pub mod psql;
 pub mod server;
 
