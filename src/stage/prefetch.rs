@@ -158,9 +158,16 @@ mod tests {
         // One taken, three queued, one in the task's hand waiting for room. The lower
         // bound matters as much as the upper: a prefetch that never reads ahead would
         // pass an upper bound alone.
+        let (taken, depth) = (1, 3);
         let ahead = produced.load(Ordering::SeqCst);
-        assert!(ahead >= 1 + 3, "read only {ahead} items: no read-ahead");
-        assert!(ahead <= 1 + 3 + 1, "read {ahead} items: ran too far ahead");
+        assert!(
+            ahead >= taken + depth,
+            "read only {ahead} items: no read-ahead"
+        );
+        assert!(
+            ahead <= taken + depth + 1,
+            "read {ahead} items: ran too far ahead"
+        );
     }
 
     #[tokio::test]

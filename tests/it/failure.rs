@@ -99,7 +99,7 @@ fn assert_query_and_connection_gone(db: &TestDb, context: &str) {
     wait_until(
         QUERY_GONE_WITHIN,
         &format!("{context}: rowpipe holds no connection"),
-        || rowpipe_connections(&db) == 0,
+        || rowpipe_connections(db) == 0,
     );
 }
 

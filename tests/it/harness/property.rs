@@ -12,7 +12,7 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner, contextualize_config};
 
 /// The seed every property test starts from unless `PROPTEST_RNG_SEED` says otherwise.
-pub const DEFAULT_SEED: u64 = 0x726f_7770_6970_65;
+pub const DEFAULT_SEED: u64 = 0x0072_6f77_7069_7065; // "rowpipe"
 
 /// The runner's configuration: `default_cases` cases from [`DEFAULT_SEED`], few shrink
 /// steps (each case is a server round trip), no regression files; then proptest's
