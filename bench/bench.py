@@ -12,9 +12,10 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
            formatted by rowpipe).
   copy     the same with ``--engine copy``: PostgreSQL's own COPY CSV,
            passed through.
-  jsonl    the same with ``--format jsonl``; checked against psql's
-           ``SELECT row_to_json(q) ...`` (line breaks of json values as
-           spaces, as rowpipe writes JSON Lines).
+  jsonl    the same with ``--format jsonl``; checked against, and timed
+           against, psql's ``SELECT row_to_json(q) ...`` (line breaks of json
+           values as spaces, as rowpipe writes JSON Lines), itself timed in
+           the same rounds.
   params   ``curl`` downloading a dataset with a bound parameter
            (``SELECT * FROM bench_mixed WHERE id >= $1``, ``?min_id=0``: every
            row, through the portal route) from ``rowpipe serve --config``;
@@ -31,9 +32,14 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
 Every measurement runs once untimed first (warm-up; it also checks that the
 CSV is byte for byte psql's: same length and SHA-256), then --rounds timed
 rounds, interleaved (round r runs every measurement once, in a rotated
-order); each timed download must also have psql's length.  Medians are
-reported.  MB = 10^6 bytes.  "pg CPU" is the CPU time that the PostgreSQL
-server processes (backends and postmaster) used during a run.
+order); every timed run counts the bytes it received and must have psql's
+length.  Medians are reported.  MB = 10^6 bytes, received bytes over wall
+time.  "pg CPU" is the CPU time that the PostgreSQL server processes
+(backends and postmaster) used during a run; "total CPU" adds the client's.
+
+The binary is always rebuilt from the tree, and a tree with uncommitted
+changes is refused (--allow-dirty overrides, and the results say so), so
+that every result names the commit it measured.
 
 Run (from the repository root):
 
@@ -78,6 +84,10 @@ TABLE_VERSION = "v2"
 CHUNK = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "params", "memory")
+# The references, by case name: psql's COPY CSV, and psql's row_to_json lines,
+# which jsonl is measured against (the same rows, the same JSON bytes).
+PSQL_CSV = "psql \\copy"
+PSQL_JSONL = "psql row_to_json"
 DEFAULT_DEPTHS = "0,1,4"
 DEFAULT_CHUNKS_KIB = "8,64,256"
 
@@ -121,7 +131,8 @@ class ProcResult:
     wall: float           # seconds
     cpu: float            # user+system seconds of the process (from wait4)
     peak_rss_kb: int | None  # VmHWM of the process, polled while it runs
-    csv: Csv | None       # what it wrote to stdout, when counted
+    nbytes: int | None    # bytes it wrote to stdout, when counted
+    csv: Csv | None       # length and SHA-256 of its stdout, when hashed
 
 
 class HwmPoller(threading.Thread):
@@ -154,25 +165,30 @@ class HwmPoller(threading.Thread):
             self.peak_kb = max(self.peak_kb or 0, kb)
 
 
-def run_measured(cmd: list[str], *, count_stdout: bool = False) -> ProcResult:
-    """Run cmd with stdout to /dev/null (or counted and hashed in chunks,
-    never kept).
+def run_measured(cmd: list[str], *, hash_stdout: bool = False) -> ProcResult:
+    """Run cmd with its stdout counted in 1 MiB reads (and hashed with
+    hash_stdout), never kept.
+
+    Every run counts what it received, so that a command that exits 0 after
+    writing too little (or too much) cannot pass for a fast one.
 
     Wall time comes from perf_counter, CPU time from wait4(), peak RSS from
     polling /proc; stderr goes to a temporary file and is shown if the
     command fails.
     """
     with tempfile.TemporaryFile() as err:
-        stdout = subprocess.PIPE if count_stdout else subprocess.DEVNULL
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=err, env=client_env())
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=client_env())
         poller = HwmPoller(proc.pid, cmd[0])
         poller.start()
         csv = None
         try:
-            if count_stdout:
+            if hash_stdout:
                 csv = hash_stream(proc.stdout)
-                proc.stdout.close()
+                nbytes = csv.nbytes
+            else:
+                nbytes = count_stream(proc.stdout)
+            proc.stdout.close()
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:  # e.g. Ctrl-C: do not leave the command running
             proc.kill()
@@ -187,7 +203,15 @@ def run_measured(cmd: list[str], *, count_stdout: bool = False) -> ProcResult:
             err.seek(0)
             raise BenchError(f"command failed (exit {proc.returncode}): {shlex.join(cmd)}\n"
                              f"{err.read().decode(errors='replace').strip()}")
-    return ProcResult(wall, usage.ru_utime + usage.ru_stime, poller.peak_kb, csv)
+    return ProcResult(wall, usage.ru_utime + usage.ru_stime, poller.peak_kb, nbytes, csv)
+
+
+def count_stream(stream) -> int:
+    nbytes = 0
+    buf = bytearray(CHUNK)
+    while n := stream.readinto(buf):
+        nbytes += n
+    return nbytes
 
 
 def hash_stream(stream) -> Csv:
@@ -477,6 +501,7 @@ class Case:
     """One measured command; run() takes one timed sample."""
     name: str
     group: str = "main"          # "main", "export-variant", "serve-variant"
+    reference: str = PSQL_CSV    # the psql case its ratios are taken against
     chunk_kib: int | None = None
     depth: int | None = None
     samples: list[Sample] = field(default_factory=list)
@@ -515,6 +540,13 @@ def write_params_config(path: Path, table: str) -> Path:
     return path
 
 
+def check_count(what: str, got: int, expected: Csv) -> int:
+    """Fail unless a timed run received exactly the expected number of bytes."""
+    if got != expected.nbytes:
+        raise BenchError(f"{what}: received {got:,} bytes, psql wrote {expected.nbytes:,}")
+    return got
+
+
 def check_same(what: str, got: Csv, expected: Csv) -> None:
     """Fail unless a CSV stream is byte for byte psql's (length and SHA-256)."""
     if got.nbytes != expected.nbytes:
@@ -525,10 +557,12 @@ def check_same(what: str, got: Csv, expected: Csv) -> None:
 
 
 class PsqlCase(Case):
-    def __init__(self, cluster: Cluster, table: str, csv: Csv):
-        super().__init__("psql \\copy")
+    """A reference: psql's COPY CSV, or psql's row_to_json lines for jsonl."""
+
+    def __init__(self, name: str, cluster: Cluster, cmd: list[str], csv: Csv):
+        super().__init__(name, reference=name)
         self.cluster = cluster
-        self.cmd = psql_copy_cmd(cluster, table)
+        self.cmd = cmd
         self.csv = csv
 
     # No warm-up of its own: benchmark() has just run it to count the bytes.
@@ -536,7 +570,8 @@ class PsqlCase(Case):
     def run(self) -> Sample:
         before = self.cluster.server_cpu()
         r = run_measured(self.cmd)
-        return Sample(r.wall, self.csv.nbytes, r.cpu, self.cluster.server_cpu() - before,
+        nbytes = check_count(self.name, r.nbytes, self.csv)
+        return Sample(r.wall, nbytes, r.cpu, self.cluster.server_cpu() - before,
                       r.peak_rss_kb)
 
 
@@ -550,13 +585,14 @@ class ExportCase(Case):
                     "--sql", f"SELECT * FROM {table}", "--quiet", *extra_args]
 
     def warmup(self) -> None:
-        csv = run_measured(self.cmd, count_stdout=True).csv
+        csv = run_measured(self.cmd, hash_stdout=True).csv
         check_same(f"{self.name} ({shlex.join(self.cmd)})", csv, self.expected)
 
     def run(self) -> Sample:
         before = self.cluster.server_cpu()
         r = run_measured(self.cmd)
-        return Sample(r.wall, self.expected.nbytes, r.cpu, self.cluster.server_cpu() - before,
+        nbytes = check_count(f"{self.name} ({shlex.join(self.cmd)})", r.nbytes, self.expected)
+        return Sample(r.wall, nbytes, r.cpu, self.cluster.server_cpu() - before,
                       r.peak_rss_kb)
 
 
@@ -624,10 +660,12 @@ class Server:
             raise BenchError(f"rowpipe serve died (exit {self.proc.returncode})\n"
                              f"{self.log_tail()}")
 
-    def download(self, dataset: str, expected: Csv) -> tuple[float, float]:
-        """Fetch one dataset with curl to /dev/null; return (wall s, server CPU s).
+    def download(self, dataset: str, expected: Csv) -> tuple[float, float, int]:
+        """Fetch one dataset with curl to /dev/null; return (wall s, server CPU s,
+        bytes received).
 
-        curl must exit 0, the answer be HTTP 200 with psql's byte count.
+        curl must exit 0, the answer be HTTP 200 with psql's byte count (curl's
+        own count of what it received).
         """
         self.check_alive()
         url = self.url(dataset)
@@ -643,16 +681,14 @@ class Server:
         size, code = out.stdout.split()
         if code != "200":
             raise BenchError(f"GET {url} answered HTTP {code}\nserver log:\n{self.log_tail()}")
-        if int(size) != expected.nbytes:
-            raise BenchError(f"GET {url}: {int(size):,} bytes, psql wrote {expected.nbytes:,}")
-        return wall, cpu
+        return wall, cpu, check_count(f"GET {url}", int(size), expected)
 
     def verify(self, dataset: str, expected: Csv) -> None:
         """Fetch one dataset (curl --fail) and compare it with psql's CSV."""
         self.check_alive()
         cmd = ["curl", "-sS", "--fail", self.url(dataset)]
         try:
-            csv = run_measured(cmd, count_stdout=True).csv
+            csv = run_measured(cmd, hash_stdout=True).csv
         except BenchError as e:
             raise BenchError(f"{e}\nserver log:\n{self.log_tail()}") from None
         check_same(f"GET {self.url(dataset)}", csv, expected)
@@ -681,9 +717,9 @@ class ServeCase(Case):
 
     def run(self) -> Sample:
         before = self.cluster.server_cpu()
-        wall, cpu = self.server.download(self.table, self.expected)
+        wall, cpu, nbytes = self.server.download(self.table, self.expected)
         pg_cpu = self.cluster.server_cpu() - before
-        return Sample(wall, self.expected.nbytes, cpu, pg_cpu, self.server.vm_hwm_kb())
+        return Sample(wall, nbytes, cpu, pg_cpu, self.server.vm_hwm_kb())
 
     def teardown(self) -> None:
         self.server.stop()
@@ -738,15 +774,32 @@ def mb(kb: int | None) -> float | None:
     return None if kb is None else kb * 1024 / 1e6
 
 
-def case_row(case: Case, psql_mbps: float | None, psql_wall: float | None) -> list[str]:
+def total_cpu(sample: Sample) -> float | None:
+    """CPU seconds of the database and the client together: rowpipe moves work
+    from the backend onto a core of its own, so wall time alone flatters it."""
+    if sample.client_cpu is None or sample.pg_cpu is None:
+        return None
+    return sample.client_cpu + sample.pg_cpu
+
+
+def mb_per_s(case: Case) -> float | None:
+    """Measured bytes over wall time, per sample, then the median."""
+    return median([s.nbytes / 1e6 / s.wall for s in case.samples if s.wall])
+
+
+def case_row(case: Case, ref: Case | None) -> list[str]:
     wall = median([s.wall for s in case.samples])
-    mbps = case.samples[0].nbytes / 1e6 / wall if wall else None
-    ratio = mbps / psql_mbps if (mbps and psql_mbps) else None
-    rows_ratio = psql_wall / wall if (wall and psql_wall) else None
+    mbps = mb_per_s(case)
+    ref_mbps = mb_per_s(ref) if ref and ref.samples else None
+    ref_wall = median([s.wall for s in ref.samples]) if ref and ref.samples else None
+    ratio = mbps / ref_mbps if (mbps and ref_mbps) else None
+    rows_ratio = ref_wall / wall if (wall and ref_wall) else None
     return [
         fmt(wall, ".3f"),
         fmt(min(s.wall for s in case.samples), ".3f"),
+        fmt(median([total_cpu(s) for s in case.samples]), ".2f"),
         fmt(mbps, ".1f"),
+        case.reference if ref else "n/a",
         fmt(ratio, ".2f"),
         fmt(rows_ratio, ".2f"),
         fmt(median([s.client_cpu for s in case.samples]), ".2f"),
@@ -755,8 +808,8 @@ def case_row(case: Case, psql_mbps: float | None, psql_wall: float | None) -> li
     ]
 
 
-MAIN_HEADER = ["measurement", "wall s (median)", "wall s (min)", "MB/s", "MB/s vs psql",
-               "rows/s vs psql",
+MAIN_HEADER = ["measurement", "wall s (median)", "wall s (min)", "total CPU s", "MB/s",
+               "reference", "MB/s vs ref", "rows/s vs ref",
                "client CPU s", "pg CPU s", "peak RSS MB"]
 
 
@@ -798,20 +851,20 @@ def params_note(cases: list[Case]) -> list[str]:
 
 def build_tables(cases: list[Case], memory: dict | None, rows: int,
                  nbytes: int) -> list[Table]:
-    psql = next((c for c in cases if isinstance(c, PsqlCase)), None)
-    psql_mbps = psql_wall = None
-    if psql is not None:
-        psql_wall = median([s.wall for s in psql.samples])
-        psql_mbps = nbytes / 1e6 / psql_wall
+    references = {c.name: c for c in cases if isinstance(c, PsqlCase)}
+    row = lambda c: case_row(c, references.get(c.reference))
     tables = []
     main = [c for c in cases if c.group == "main"]
     if main:
         tables.append(Table(
             f"Throughput: {MAIN_TABLE}, {rows:,} rows, {nbytes:,} bytes of CSV",
-            MAIN_HEADER, [[c.name, *case_row(c, psql_mbps, psql_wall)] for c in main],
+            MAIN_HEADER, [[c.name, *row(c)] for c in main],
             [*params_note(main),
-             "rows/s vs psql: psql's wall time over this one's, for the same rows (jsonl "
-             "writes more bytes per row).",
+             "MB/s: bytes each timed run received (counted, and checked against psql's), "
+             "over its wall time.",
+             f"reference: {PSQL_CSV} for csv, {PSQL_JSONL} (the same rows as JSON, timed "
+             "in the same rounds) for jsonl; rows/s vs ref: its wall time over this one's.",
+             "total CPU: client CPU + pg CPU, the work the export cost the machine.",
              "client CPU: the psql or rowpipe export process; for serve, the rowpipe "
              "server process during the download.",
              "pg CPU: all PostgreSQL server processes (backends, postmaster).",
@@ -823,7 +876,7 @@ def build_tables(cases: list[Case], memory: dict | None, rows: int,
         if vcases:
             header = ["chunk KiB", "prefetch", *MAIN_HEADER[1:]]
             tables.append(Table(f"{title} ({rows:,} rows)", header,
-                                [[str(c.chunk_kib), str(c.depth), *case_row(c, psql_mbps, psql_wall)]
+                                [[str(c.chunk_kib), str(c.depth), *row(c)]
                                  for c in vcases]))
     if memory:
         small, big = memory["small"], memory["big"]
@@ -848,14 +901,12 @@ def machine_info(cluster: Cluster, args: argparse.Namespace, rows: int,
                 break
     except OSError:
         pass
-    rev = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip() or "unknown"
     return [
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
         f"- machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
         f"{platform.system()} {platform.release()}",
         f"- PostgreSQL: {cluster.server_version()}",
-        f"- rowpipe: {rowpipe or 'not run'} (git {rev})",
+        f"- rowpipe: {rowpipe or 'not run'} ({args.provenance})",
         f"- rows: {rows:,}; CSV bytes: {nbytes:,} ({nbytes / 1e6:.1f} MB, "
         f"{nbytes / rows:.0f} bytes/row); rounds: {args.rounds}",
         f"- load average (1 min) at start: {args.load_at_start:.2f}, at end: "
@@ -887,8 +938,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rowpipe", type=Path,
                    help="rowpipe binary (default: target/release/rowpipe, built with "
                         "`cargo build --release` first)")
-    p.add_argument("--no-build", action="store_true",
-                   help="do not run `cargo build --release` before using target/release")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="measure a tree with uncommitted changes, or a --rowpipe binary "
+                        "(for development only: the results say so)")
     p.add_argument("--keep", action="store_true",
                    help="keep the cluster and tables in --workdir for the next run")
     p.add_argument("--workdir", type=Path,
@@ -914,13 +966,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_rowpipe(args: argparse.Namespace) -> Path:
+    """The binary to measure: target/release/rowpipe, always rebuilt from the
+    tree, or --rowpipe (whose origin cannot be checked, so only with
+    --allow-dirty)."""
     if args.rowpipe is not None:
         path = args.rowpipe.resolve()
     else:
         path = REPO / "target" / "release" / "rowpipe"
-        if not args.no_build or not path.exists():
-            print("cargo build --release ...", file=sys.stderr)
-            run_checked(["cargo", "build", "--release"], cwd=str(REPO), env=dict(os.environ))
+        print("cargo build --release ...", file=sys.stderr)
+        run_checked(["cargo", "build", "--release", "--locked"], cwd=str(REPO),
+                    env=dict(os.environ))
     if not os.access(path, os.X_OK):
         raise BenchError(f"rowpipe binary not found or not executable: {path}")
     return path
@@ -930,7 +985,7 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
                csv: Csv) -> list[Case]:
     cases: list[Case] = []
     if "psql" in args.only:
-        cases.append(PsqlCase(cluster, MAIN_TABLE, csv))
+        cases.append(PsqlCase(PSQL_CSV, cluster, psql_copy_cmd(cluster, MAIN_TABLE), csv))
     if "export" in args.only:
         cases.append(ExportCase("rowpipe export (typed)", cluster, rowpipe, MAIN_TABLE, csv,
                                 []))
@@ -939,9 +994,10 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
                                 csv, ["--engine", "copy"]))
     if "jsonl" in args.only:
         print("warm-up: psql row_to_json (counting bytes)", file=sys.stderr)
-        jsonl = run_measured(psql_jsonl_cmd(cluster, MAIN_TABLE), count_stdout=True).csv
+        jsonl = run_measured(psql_jsonl_cmd(cluster, MAIN_TABLE), hash_stdout=True).csv
+        cases.append(PsqlCase(PSQL_JSONL, cluster, psql_jsonl_cmd(cluster, MAIN_TABLE), jsonl))
         cases.append(ExportCase("rowpipe export --format jsonl", cluster, rowpipe, MAIN_TABLE,
-                                jsonl, ["--format", "jsonl"]))
+                                jsonl, ["--format", "jsonl"], reference=PSQL_JSONL))
     if "serve" in args.only or "params" in args.only:
         config = write_params_config(logdir / "params.toml", MAIN_TABLE)
     if "serve" in args.only:
@@ -990,7 +1046,7 @@ def measure_memory(args, cluster: Cluster, rowpipe: Path, logdir: Path,
     when it ran.
     """
     print(f"memory: {SMALL_TABLE}", file=sys.stderr)
-    small_csv = run_measured(psql_copy_cmd(cluster, SMALL_TABLE), count_stdout=True).csv
+    small_csv = run_measured(psql_copy_cmd(cluster, SMALL_TABLE), hash_stdout=True).csv
     result = {}
     for key, table, rows, tcsv in (("small", SMALL_TABLE, args.small_rows, small_csv),
                                    ("big", MAIN_TABLE, args.rows, csv)):
@@ -1007,7 +1063,35 @@ def measure_memory(args, cluster: Cluster, rowpipe: Path, logdir: Path,
     return result
 
 
+def git(*args: str) -> str:
+    return run_checked(["git", "-C", str(REPO), *args]).strip()
+
+
+def provenance(args: argparse.Namespace) -> str:
+    """The commit the measured binary is built from, for the results; refuses
+    (without --allow-dirty) a tree with uncommitted changes or a binary from
+    elsewhere, whose numbers could not be traced to a commit."""
+    commit = git("rev-parse", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=normal")
+    problems = []
+    if changes:
+        problems.append(f"the tree has uncommitted changes:\n{changes}")
+    if args.rowpipe is not None:
+        problems.append(f"--rowpipe {args.rowpipe} is not built from this tree")
+    if problems and not args.allow_dirty:
+        raise BenchError("refusing to measure: " + "\n".join(problems) +
+                         "\n(commit first; --allow-dirty measures anyway, for development, "
+                         "and says so in the results)")
+    if problems:
+        return (f"commit {commit}, NOT CLEAN (--allow-dirty: "
+                f"{'uncommitted changes' if changes else ''}"
+                f"{', ' if changes and args.rowpipe else ''}"
+                f"{'binary from --rowpipe' if args.rowpipe else ''})")
+    return f"built by cargo build --release --locked from commit {commit}, clean tree"
+
+
 def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
+    args.provenance = provenance(args)
     needs_rowpipe = any(m in args.only for m in ("export", "serve", "memory"))
     rowpipe = resolve_rowpipe(args) if needs_rowpipe else None
     cluster.start()
@@ -1018,7 +1102,7 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
     # Warm-up psql run: brings the table into cache and counts (and hashes)
     # the CSV that every other measurement must reproduce.
     print("warm-up: psql (counting bytes)", file=sys.stderr)
-    csv = run_measured(psql_copy_cmd(cluster, MAIN_TABLE), count_stdout=True).csv
+    csv = run_measured(psql_copy_cmd(cluster, MAIN_TABLE), hash_stdout=True).csv
     nbytes = csv.nbytes
     print(f"{MAIN_TABLE}: {nbytes:,} bytes of CSV ({nbytes / args.rows:.0f} bytes/row)",
           file=sys.stderr)

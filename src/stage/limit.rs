@@ -131,7 +131,27 @@ mod tests {
         let out: Vec<_> = limit(pieces(&[4, 6]), limits, Arc::new(Progress::new()))
             .collect()
             .await;
-        assert!(out.iter().all(Result::is_ok));
+        // Every piece, whole and in order: `all(is_ok)` alone would pass on no output.
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|piece| piece.as_ref().expect("within the limit").len())
+            .collect();
+        assert_eq!(sizes, [4, 6]);
+    }
+
+    #[tokio::test]
+    async fn rows_up_to_the_limit_pass() {
+        let progress = Arc::new(Progress::new());
+        progress.add_rows(2);
+        let limits = Limits {
+            max_rows: Some(2),
+            ..Limits::default()
+        };
+        let out: Vec<_> = limit(pieces(&[3]), limits, progress).collect().await;
+        assert!(
+            matches!(&out[..], [Ok(piece)] if piece.len() == 3),
+            "{out:?}"
+        );
     }
 
     #[tokio::test]

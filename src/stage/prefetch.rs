@@ -155,8 +155,19 @@ mod tests {
         let mut stream = prefetch(counting_upstream(produced.clone()), 3);
         assert_eq!(stream.next().await, Some(Ok(0)));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        // One taken, three queued, one in the task's hand waiting for room.
-        assert!(produced.load(Ordering::SeqCst) <= 5, "ran too far ahead");
+        // One taken, three queued, one in the task's hand waiting for room. The lower
+        // bound matters as much as the upper: a prefetch that never reads ahead would
+        // pass an upper bound alone.
+        let (taken, depth) = (1, 3);
+        let ahead = produced.load(Ordering::SeqCst);
+        assert!(
+            ahead >= taken + depth,
+            "read only {ahead} items: no read-ahead"
+        );
+        assert!(
+            ahead <= taken + depth + 1,
+            "read {ahead} items: ran too far ahead"
+        );
     }
 
     #[tokio::test]

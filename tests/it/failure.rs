@@ -7,7 +7,8 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::http::Download;
+use crate::harness::http::{Download, Unanswered};
+use crate::harness::server::log_number;
 use crate::harness::{
     ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, http, poll_until, rowpipe,
     wait_for_exit,
@@ -40,9 +41,28 @@ fn config(extra: &str) -> String {
         [[dataset]]
         name = "small"
         table = "small"
+
+        [[dataset]]
+        name = "silent"
+        sql = "{SILENT}"
+
+        [[dataset]]
+        name = "silent_param"
+        sql = "{SILENT_PARAM}"
+        params = [ {{ name = "seconds", type = "float8" }} ]
         "#
     )
 }
+
+/// A query that sends nothing for a minute: the backend never writes, so it would never
+/// notice by itself that rowpipe closed its connection. Only a cancel request stops it.
+const SILENT: &str = "SELECT pg_sleep(60) AS slept";
+
+/// [`SILENT`] with a bound parameter (the portal route).
+const SILENT_PARAM: &str = "SELECT pg_sleep($1) AS slept";
+
+/// How soon a query must be gone from `pg_stat_activity` after its client left.
+const QUERY_GONE_WITHIN: Duration = Duration::from_secs(2);
 
 fn database(prefix: &str) -> TestDb {
     let db = cluster().create_database(prefix);
@@ -53,11 +73,34 @@ fn database(prefix: &str) -> TestDb {
 /// `rowpipe serve --config` with [`config`], as a child process whose log can be read.
 /// The config file lives in the returned directory, which must outlive the server.
 fn serve_process(db: &TestDb) -> (ServeProcess, tempfile::TempDir) {
+    serve_process_with(db, &config(""))
+}
+
+/// `rowpipe serve` with the config file `toml`; see [`serve_process`].
+fn serve_process_with(db: &TestDb, toml: &str) -> (ServeProcess, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("rowpipe.toml");
-    std::fs::write(&config_path, config("")).unwrap();
+    std::fs::write(&config_path, toml).unwrap();
     let server = ServeProcess::start(db.url(), &["--config", config_path.to_str().unwrap()]);
     (server, dir)
+}
+
+/// Fails the test unless, within [`QUERY_GONE_WITHIN`], no query of `db` is active and
+/// rowpipe holds no connection to it: the query was stopped on the server, and its
+/// connection closed rather than pooled.
+#[track_caller]
+fn assert_query_and_connection_gone(db: &TestDb, context: &str) {
+    let took = wait_until(
+        QUERY_GONE_WITHIN,
+        &format!("{context}: no active query"),
+        || db.active_queries() == 0,
+    );
+    eprintln!("{context}: query gone after {took:?}");
+    wait_until(
+        QUERY_GONE_WITHIN,
+        &format!("{context}: rowpipe holds no connection"),
+        || rowpipe_connections(db) == 0,
+    );
 }
 
 /// Connections rowpipe holds to this database, busy or idle.
@@ -72,71 +115,127 @@ fn wait_until(limit: Duration, what: &str, condition: impl FnMut() -> bool) -> D
     poll_until(limit, condition).unwrap_or_else(|| panic!("{what}: still not true after {limit:?}"))
 }
 
-/// Terminates every backend of this database that is running a COPY; returns how many.
-fn terminate_copy_backends(db: &TestDb) -> u32 {
+/// Terminates every backend of this database that is running a query for rowpipe (a
+/// COPY, or a portal's query); returns how many.
+fn terminate_rowpipe_queries(db: &TestDb) -> u32 {
     db.query_scalar(&format!(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = '{}' AND query LIKE 'COPY%' AND pid <> pg_backend_pid()",
+         WHERE datname = '{}' AND application_name = 'rowpipe' AND state = 'active' \
+         AND pid <> pg_backend_pid()",
         db.name()
     ))
     .parse()
     .expect("a count")
 }
 
+/// Complete CSV lines in `body` after the header: rows the client certainly received
+/// (the rows of [`ENDLESS`] hold no line breaks).
+fn data_lines(body: &[u8]) -> u64 {
+    body.iter().filter(|&&byte| byte == b'\n').count() as u64 - 1
+}
+
 /// A backend killed mid-download: the response ends without its terminating chunk, and the
-/// server logs the failure once, at error level, with the dataset, rows, bytes and cause.
+/// server logs the failure exactly once, at error level, with the dataset, the cause, and
+/// counts that agree with what the client received. Through COPY and through the portal
+/// of a bound parameter, which count rows in different places.
 #[test]
 fn a_terminated_backend_aborts_the_response_and_is_logged_once() {
     let db = database("fail_terminate");
     let (server, _config_dir) = serve_process(&db);
 
-    let mut download = Download::start(server.addr(), "/datasets/endless.csv");
-    assert_eq!(download.status(), 200);
-    assert_eq!(download.read_body_bytes(1 << 20), 1 << 20);
-    assert_eq!(terminate_copy_backends(&db), 1, "expected one running COPY");
-    let response = download.finish();
+    for (dataset, path) in [
+        ("endless", "/datasets/endless.csv"),
+        ("endless_param", "/datasets/endless_param.csv?from=0"),
+    ] {
+        let mut download = Download::start(server.addr(), path);
+        assert_eq!(download.status(), 200, "{path}");
+        assert_eq!(download.read_body_bytes(1 << 20), 1 << 20, "{path}");
+        assert_eq!(
+            terminate_rowpipe_queries(&db),
+            1,
+            "{path}: one running query"
+        );
+        let response = download.finish();
 
-    assert!(
-        !response.complete,
-        "a broken download must not end with the terminating chunk"
-    );
-    assert!(response.body.starts_with(b"g,filler\n"));
-    // A megabyte was read off the wire (chunk framing included) before the kill.
-    assert!(
-        response.body.len() > 1_000_000,
-        "{} bytes",
-        response.body.len()
-    );
-    let log = server.wait_for_log("download failed", Duration::from_secs(5));
-    let failures: Vec<&str> = log
-        .lines()
-        .filter(|line| line.contains("download failed"))
-        .collect();
-    assert_eq!(failures.len(), 1, "logged once:\n{log}");
-    let line = failures[0];
-    assert!(line.contains("ERROR"), "{line}");
-    assert!(line.contains("dataset=endless"), "{line}");
-    assert!(line.contains("rows="), "{line}");
-    assert!(line.contains("bytes="), "{line}");
-    assert!(line.contains("query failed after"), "{line}");
-    assert!(names_termination(line), "the cause is named: {line}");
+        assert!(
+            !response.complete,
+            "{path}: a broken download must not end with the terminating chunk"
+        );
+        assert!(response.body.starts_with(b"g,filler\n"), "{path}");
+        // A megabyte was read off the wire (chunk framing included) before the kill.
+        assert!(
+            response.body.len() > 1_000_000,
+            "{path}: {} bytes",
+            response.body.len()
+        );
+
+        let failures = server.settled_log_lines(
+            &format!("download failed; response aborted dataset={dataset} "),
+            Duration::from_secs(5),
+        );
+        assert_eq!(failures.len(), 1, "{path}: logged once: {failures:#?}");
+        let line = &failures[0];
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(line.contains("query failed after"), "{line}");
+        assert!(names_termination(line), "the cause is named: {line}");
+        assert_counts_match_the_body(line, &response.body);
+    }
 
     // The server itself is fine afterwards.
     let small = http::get(server.addr(), "/datasets/small.csv");
     assert!(small.complete);
     assert_bytes_eq(&small.body, db.copy_csv("SELECT * FROM small"));
+    let log = server.log();
+    assert_eq!(
+        log.matches("download failed").count(),
+        2,
+        "one failure line per broken download, and no more later:\n{log}"
+    );
 }
 
-/// `statement_timeout` firing after rows were sent also aborts the response.
+/// The `rows=` and `bytes=` of a failure log line against the `body` the client got.
+///
+/// Bytes are counted as they are handed to hyper, all of which reaches a client that
+/// reads to the end. Rows are counted upstream, so they may run ahead of the body by what
+/// the stages between hold (prefetch depth 4 and one more chunk being filled, a portal's
+/// 64 KiB batch), but never behind it.
+#[track_caller]
+fn assert_counts_match_the_body(line: &str, body: &[u8]) {
+    const CHUNK: u64 = 64 * 1024;
+    const HELD_BYTES: u64 = (4 + 3) * CHUNK;
+    /// The shortest row of [`ENDLESS`]: one digit, a comma, 100 `x`s, a line break.
+    const MIN_ROW_BYTES: u64 = 103;
+    let (rows, bytes) = (log_number(line, "rows"), log_number(line, "bytes"));
+    let received = body.len() as u64;
+    assert_eq!(
+        bytes, received,
+        "bytes= is what the client received: {line}"
+    );
+    let lines = data_lines(body);
+    assert!(
+        rows >= lines,
+        "rows={rows}, but the client received {lines} complete rows: {line}"
+    );
+    assert!(
+        rows <= lines + HELD_BYTES / MIN_ROW_BYTES + 1,
+        "rows={rows} is more than could be held back behind {lines} rows received: {line}"
+    );
+}
+
+/// A query that sends its first rows at once and then slows down: about a megabyte a
+/// second, for far longer than the one-second statement timeouts below.
+const SLOW: &str =
+    "SELECT g, repeat('y', 10000) AS filler, pg_sleep(0.01) FROM generate_series(1, 100000) g";
+
+/// `statement_timeout` firing after rows were sent aborts the response; the log names the
+/// cause (SQLSTATE 57014), and neither the query nor rowpipe's connection outlives it.
 #[test]
 fn a_statement_timeout_mid_stream_aborts_the_response() {
     let db = database("fail_timeout");
-    let slow =
-        "SELECT g, repeat('y', 10000) AS filler, pg_sleep(0.01) FROM generate_series(1, 100000) g";
-    let server = TestServer::start(
-        db.url(),
+    let (server, _config_dir) = serve_process_with(
+        &db,
         &format!(
-            "[database]\nstatement_timeout = \"1s\"\n[[dataset]]\nname = \"slow\"\nsql = \"{slow}\"\n"
+            "[database]\nstatement_timeout = \"1s\"\n[[dataset]]\nname = \"slow\"\nsql = \"{SLOW}\"\n"
         ),
     );
     let started = Instant::now();
@@ -151,6 +250,44 @@ fn a_statement_timeout_mid_stream_aborts_the_response() {
         "some chunks were delivered first"
     );
     assert!(started.elapsed() < Duration::from_secs(20));
+
+    let failures = server.settled_log_lines("download failed", Duration::from_secs(5));
+    assert_eq!(failures.len(), 1, "logged once: {failures:#?}");
+    assert!(
+        failures[0].contains("57014") && failures[0].contains("statement timeout"),
+        "the cause is the statement timeout: {}",
+        failures[0]
+    );
+    assert_query_and_connection_gone(&db, "after the statement timeout");
+}
+
+/// The CLI's `--statement-timeout` against a real timeout mid-export: exit 1, the cause in
+/// the message, no file, and nothing left running on the server.
+#[test]
+fn the_cli_statement_timeout_fails_the_export_and_leaves_nothing() {
+    let db = database("fail_cli_timeout");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("slow.csv");
+    let child = rowpipe()
+        .args(["export", "--database", db.url(), "--sql", SLOW])
+        .args(["--statement-timeout", "1s", "-o"])
+        .arg(&target)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, stderr) = exit_code_and_stderr(child, Duration::from_secs(30));
+    assert_eq!(status, Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("57014") && stderr.contains("statement timeout"),
+        "the message names the cause: {stderr}"
+    );
+    assert!(
+        stderr.contains("query failed after"),
+        "it failed mid-stream, not before the first row: {stderr}"
+    );
+    assert!(!target.exists(), "no file may appear under the final name");
+    assert_no_stray_files(dir.path());
+    assert_query_and_connection_gone(&db, "after the CLI's statement timeout");
 }
 
 /// The CLI: a backend killed mid-export means exit 1, a clear message, and no file at the
@@ -172,7 +309,7 @@ fn a_terminated_backend_fails_the_cli_export_and_leaves_no_file() {
         "the export writes its .part file",
         || std::fs::metadata(&part).is_ok_and(|meta| meta.len() > 1 << 20),
     );
-    assert_eq!(terminate_copy_backends(&db), 1);
+    assert_eq!(terminate_rowpipe_queries(&db), 1);
     let (status, stderr) = exit_code_and_stderr(child, Duration::from_secs(30));
     assert_eq!(status, Some(1), "stderr: {stderr}");
     assert!(stderr.contains("query failed after"), "{stderr}");
@@ -208,8 +345,7 @@ fn exit_code_and_stderr(mut child: Child, limit: Duration) -> (Option<i32>, Stri
     (status.code(), stderr)
 }
 
-/// A client that disconnects mid-download has its query cancelled on the server within a
-/// second, and its connection is closed rather than returned to the pool.
+/// A client that disconnects mid-download has its query cancelled on the server at once, and its connection is closed rather than returned to the pool.
 #[test]
 fn a_client_that_goes_away_has_its_query_cancelled() {
     let db = database("fail_disconnect");
@@ -224,17 +360,30 @@ fn a_client_that_goes_away_has_its_query_cancelled() {
         download.read_body_bytes(256 * 1024);
         assert_eq!(db.active_queries(), 1, "{path}: the query is running");
         download.disconnect();
-        let took = wait_until(
-            Duration::from_secs(1),
-            "no active query after the disconnect",
-            || db.active_queries() == 0,
-        );
-        eprintln!("{path}: query gone {took:?} after the disconnect");
+        assert_query_and_connection_gone(&db, path);
+    }
+}
+
+/// A client that gives up before the first byte, while its query is still silent, has its
+/// query cancelled all the same. The backend is not writing, so closing the connection
+/// alone would leave it sleeping for a minute: this is the test that fails if the cancel
+/// request is lost. Through COPY and through a portal.
+#[test]
+fn a_client_that_goes_away_before_the_first_byte_has_its_query_cancelled() {
+    let db = database("fail_silent");
+    let server = TestServer::start(db.url(), &config(""));
+    for path in [
+        "/datasets/silent.csv",
+        "/datasets/silent_param.csv?seconds=60",
+    ] {
+        let request = Unanswered::send(server.addr(), path);
         wait_until(
-            Duration::from_secs(1),
-            "the connection is discarded",
-            || rowpipe_connections(&db) == 0,
+            Duration::from_secs(10),
+            &format!("{path}: the query is sleeping"),
+            || db.count_backends("state = 'active' AND wait_event = 'PgSleep'") == 1,
         );
+        request.disconnect();
+        assert_query_and_connection_gone(&db, path);
     }
 }
 

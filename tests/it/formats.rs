@@ -1,15 +1,14 @@
 //! The typed engine's formats and options against PostgreSQL's own output, on the fixture
 //! of `output.rs` (every type family and edge value): `tsv` against `\copy (FORMAT text,
-//! HEADER)`, `jsonl` against `row_to_json`, `json` read back with serde_json, the CSV
+//! HEADER)`, `jsonl` against `row_to_json`, `json` against the same objects in one array, the CSV
 //! options against `\copy` with the same options, Excel mode, and the copy engine.
 //!
 //! `output.rs` already compares the default (typed) CSV with psql under many session
 //! settings; this file covers everything else the encoders write.
 
-use serde_json::Value;
-
 use crate::harness::{
-    TestDb, TestServer, assert_bytes_eq, http, psql_copy, psql_row_to_json, rowpipe, run,
+    TestDb, TestServer, assert_bytes_eq, http, psql_copy, psql_json_array, psql_row_to_json,
+    rowpipe, run,
 };
 use crate::output::{QUERIES, datasets_config, export_sql_to_stdout, fixture_db};
 
@@ -25,15 +24,6 @@ fn download(server: &TestServer, path: &str, content_type: &str) -> Vec<u8> {
     );
     assert!(response.is_chunked(), "{path} is streamed");
     response.body
-}
-
-/// Each line of `jsonl` parsed, for a readable comparison when bytes differ.
-fn parse_lines(jsonl: &[u8]) -> Vec<Value> {
-    std::str::from_utf8(jsonl)
-        .expect("JSON Lines are UTF-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect()
 }
 
 #[test]
@@ -67,7 +57,6 @@ fn jsonl_matches_row_to_json_for_every_type() {
     for (name, sql) in QUERIES {
         let expected = psql_row_to_json(db.url(), sql);
         let exported = export_sql_to_stdout(&db, sql, &["--format", "jsonl"]);
-        assert_eq!(parse_lines(&exported), parse_lines(&expected), "{name}");
         assert_bytes_eq(&exported, &expected);
         let body = download(
             &server,
@@ -106,26 +95,38 @@ fn json_is_one_array_of_the_jsonl_objects() {
     let db = fixture_db("fmt_json");
     let server = TestServer::start(db.url(), &datasets_config(""));
     for (name, sql) in QUERIES {
-        let lines = parse_lines(&psql_row_to_json(db.url(), sql));
+        let expected = psql_json_array(db.url(), sql);
+        assert_bytes_eq(
+            export_sql_to_stdout(&db, sql, &["--format", "json"]),
+            &expected,
+        );
         let body = download(
             &server,
             &format!("/datasets/{name}.json"),
             "application/json",
         );
-        let document: Value = serde_json::from_slice(&body)
-            .unwrap_or_else(|e| panic!("{name}.json is not valid JSON: {e}"));
-        assert_eq!(document, Value::Array(lines), "{name}");
+        assert_bytes_eq(body, &expected);
     }
-    let empty = export_sql_to_stdout(&db, "SELECT 1 AS a WHERE false", &["--format", "json"]);
-    assert_eq!(empty, b"[\n]\n");
-    let two = export_sql_to_stdout(
-        &db,
+    for sql in [
+        "SELECT 1 AS a WHERE false",
         "SELECT * FROM (VALUES (1, 'a'), (2, NULL)) AS v(n, s)",
-        &["--format", "json"],
+    ] {
+        assert_bytes_eq(
+            export_sql_to_stdout(&db, sql, &["--format", "json"]),
+            psql_json_array(db.url(), sql),
+        );
+    }
+    // The reference itself, spelled out for the two smallest cases.
+    assert_eq!(
+        psql_json_array(db.url(), "SELECT 1 AS a WHERE false"),
+        b"[\n]\n"
     );
     assert_eq!(
-        String::from_utf8(two).unwrap(),
-        "[\n{\"n\":1,\"s\":\"a\"},\n{\"n\":2,\"s\":null}\n]\n"
+        psql_json_array(
+            db.url(),
+            "SELECT * FROM (VALUES (1, 'a'), (2, NULL)) AS v(n, s)"
+        ),
+        b"[\n{\"n\":1,\"s\":\"a\"},\n{\"n\":2,\"s\":null}\n]\n"
     );
 }
 

@@ -277,3 +277,37 @@ fn assert_bytes_eq_reports_the_first_differing_line() {
 fn assert_bytes_eq_reports_missing_lines() {
     assert_bytes_eq("a\nb\nc\n", "a\nb\n");
 }
+
+// ---------------------------------------------------------------------------------------
+// Property tests
+// ---------------------------------------------------------------------------------------
+
+/// Two runs of a property draw the same values: a failure seen once is seen again.
+#[test]
+fn property_tests_draw_the_same_values_on_every_run() {
+    use proptest::test_runner::RngSeed;
+    use std::sync::Mutex;
+
+    use crate::harness::property::{DEFAULT_SEED, config, run_property};
+
+    let config = config(7);
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        assert_eq!(config.rng_seed, RngSeed::Fixed(DEFAULT_SEED));
+    }
+    let expected_cases = std::env::var("PROPTEST_CASES").map_or(7, |cases| {
+        cases.parse().expect("PROPTEST_CASES is a number")
+    });
+    assert_eq!(config.cases, expected_cases);
+
+    let draw = || {
+        let seen = Mutex::new(Vec::new());
+        run_property(7, proptest::num::u64::ANY, |value| {
+            seen.lock().unwrap().push(value);
+            Ok(())
+        });
+        seen.into_inner().unwrap()
+    };
+    let first = draw();
+    assert_eq!(first.len(), expected_cases as usize);
+    assert_eq!(first, draw());
+}

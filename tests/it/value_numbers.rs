@@ -16,13 +16,14 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, BytesMut};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use rowpipe::value::ValueError;
 use rowpipe::value::float::{write_float4, write_float8};
 use rowpipe::value::numeric::write_numeric;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::harness::probe::{assert_matches, check, strings};
+use crate::harness::property::run_property;
 use crate::harness::{TestDb, ValueProbe, cluster};
 
 /// Values per server round trip in the property tests.
@@ -49,7 +50,6 @@ fn mismatches(probe: &ValueProbe, sql_type: &str, inputs: &[String], write: Writ
          FROM unnest($1::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n"
     );
     let rows = probe.pairs(&query, inputs);
-    assert_eq!(rows.len(), inputs.len(), "{query}");
     inputs
         .iter()
         .zip(rows)
@@ -70,22 +70,14 @@ fn ours(write: Writer, binary: &[u8]) -> String {
     }
 }
 
-/// Runs a property over batches of [`BATCH`] values, panicking with proptest's minimal
-/// failure. Few cases, as each is a server round trip, and no regression files.
+/// Runs a property over batches of [`BATCH`] values (see [`run_property`]); 32 cases by
+/// default, as each is a server round trip.
+#[track_caller]
 fn run_batches<S: Strategy>(strategy: S, test: impl Fn(Vec<S::Value>) -> Result<(), TestCaseError>)
 where
     S::Value: std::fmt::Debug,
 {
-    let mut runner = TestRunner::new(Config {
-        cases: 32,
-        max_shrink_iters: 256,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let batches = proptest::collection::vec(strategy, BATCH);
-    if let Err(failure) = runner.run(&batches, test) {
-        panic!("{failure}");
-    }
+    run_property(32, proptest::collection::vec(strategy, BATCH), test);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -467,6 +459,8 @@ impl BinaryClient {
             .0
             .block_on(|client| async { client.query(query, &[&elements]).await })
             .unwrap_or_else(|e| panic!("{query}: {e}"));
+        // Results are zipped with their inputs: a short answer must not shrink the check.
+        assert_eq!(rows.len(), elements.0.len(), "{query}: one row per input");
         rows.iter().map(|row| row.get(0)).collect()
     }
 

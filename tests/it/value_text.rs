@@ -7,10 +7,10 @@
 //! of the string and of the array.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use rowpipe::value::kind::{NativeType, SessionFormat, ValueKind};
 
 use crate::harness::probe::{assert_matches, check};
+use crate::harness::property::run_property;
 use crate::harness::{ValueProbe, cluster};
 
 /// Strings biased towards what quoting rules care about.
@@ -113,15 +113,9 @@ fn fixed_strings_match_the_server() {
 fn prop_strings_in_arrays_and_json() {
     let db = cluster().create_database("text_prop");
     let probe = ValueProbe::connect(&db);
-    let mut runner = TestRunner::new(Config {
-        cases: 24,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let outcome = runner.run(&prop::collection::vec(tricky_string(), 1..150), |strings| {
-        check("random strings", mismatches(&probe, &strings))
-    });
-    if let Err(error) = outcome {
-        panic!("{error}");
-    }
+    run_property(
+        24,
+        prop::collection::vec(tricky_string(), 1..150),
+        |strings| check("random strings", mismatches(&probe, &strings)),
+    );
 }

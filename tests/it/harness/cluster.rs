@@ -176,13 +176,18 @@ impl TestDb {
         psql_copy_csv(&self.url, query)
     }
 
-    /// Backends of this database (other than the one asking) for which the SQL
+    /// Client backends of this database (other than the one asking) for which the SQL
     /// `condition` over `pg_stat_activity` holds.
+    ///
+    /// Only client backends: an autovacuum worker also shows up under the database's
+    /// name, as `active`, whenever it happens to visit, and would make a count of
+    /// rowpipe's queries one too high at random.
     #[track_caller]
     pub fn count_backends(&self, condition: &str) -> u32 {
         self.query_scalar(&format!(
             "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = '{}' AND pid <> pg_backend_pid() AND ({condition})",
+             WHERE datname = '{}' AND pid <> pg_backend_pid() \
+             AND backend_type = 'client backend' AND ({condition})",
             self.name
         ))
         .parse()

@@ -134,6 +134,41 @@ pub fn get_partial(addr: SocketAddr, path: &str, max_body_bytes: usize) -> (u16,
     (status, bytes_read)
 }
 
+/// A `GET` that has been sent and not yet answered at all: no status, no byte.
+///
+/// The server answers a download only once its first chunk exists, so while the query
+/// is still silent (sorting, sleeping) there is nothing to read. This is the client that
+/// gives up in that window; [`Download`] cannot be, as it waits for the response head.
+pub struct Unanswered {
+    connection: Connection,
+}
+
+impl Unanswered {
+    /// Sends `GET path` and returns at once.
+    #[track_caller]
+    pub fn send(addr: SocketAddr, path: &str) -> Unanswered {
+        Unanswered {
+            connection: Connection::open(addr, "GET", path, &[]),
+        }
+    }
+
+    /// Closes the connection; panics if the server had already started answering, as
+    /// then this is not the situation the caller meant to test.
+    #[track_caller]
+    pub fn disconnect(self) {
+        self.connection
+            .stream
+            .set_nonblocking(true)
+            .expect("nonblocking socket");
+        let mut probe = [0; 1];
+        match (&self.connection.stream).read(&mut probe) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("the server answered before the client went away: {other:?}"),
+        }
+        let _ = self.connection.stream.shutdown(Shutdown::Both);
+    }
+}
+
 /// A `GET` whose response is read step by step.
 ///
 /// [`Download::start`] returns once the status line and headers have arrived; the

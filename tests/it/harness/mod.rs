@@ -9,6 +9,7 @@
 //! * [`server`]: rowpipe's HTTP server, in-process or as the real binary.
 //! * [`process`]: child processes with a clean environment and a timeout.
 //! * [`probe`]: a value's binary form beside the server's text for it.
+//! * [`property`]: property tests with a fixed seed and an adjustable case count.
 
 // Each test module uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod http;
 pub mod probe;
 pub mod process;
+pub mod property;
 pub mod psql;
 pub mod server;
 
@@ -27,5 +29,5 @@ pub use cli::rowpipe;
 pub use cluster::{Cluster, TestDb, cluster};
 pub use probe::ValueProbe;
 pub use process::{poll_until, run, run_ok, run_with_input, wait_for_exit};
-pub use psql::{psql_copy, psql_copy_csv, psql_row_to_json};
+pub use psql::{psql_copy, psql_copy_csv, psql_json_array, psql_row_to_json};
 pub use server::{ServeProcess, TestServer};

@@ -64,12 +64,16 @@ impl ValueProbe {
 
     /// Runs `query`, which takes the inputs as `$1::text[]` and returns two columns, the
     /// value and its text, e.g. `SELECT v::float8, v::float8::text FROM unnest($1::text[]) v`.
-    /// Returns each row's first column in binary and its second as text (NULL as `None`).
+    /// Returns each row's first column in binary and its second as text (NULL as `None`),
+    /// exactly one row per input: callers zip the rows with their inputs, and a short
+    /// answer would otherwise quietly check fewer values.
+    #[track_caller]
     pub fn pairs(&self, query: &str, inputs: &[String]) -> Vec<(Option<Vec<u8>>, Option<String>)> {
         let rows = self
             .runtime
             .block_on(self.client.query(query, &[&inputs as &(dyn ToSql + Sync)]))
             .unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert_eq!(rows.len(), inputs.len(), "{query}: one row per input");
         split(&rows)
     }
 

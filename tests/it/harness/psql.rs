@@ -62,6 +62,26 @@ pub fn psql_row_to_json(db_url: &str, query: &str) -> Vec<u8> {
     run_ok(psql(db_url).args(["-A", "-t", "-q", "-c", &sql])).stdout
 }
 
+/// The `json` format's document for `query`, built from [`psql_row_to_json`]'s lines: `[`,
+/// the objects one per line separated by commas, `]`, each on its own line (`[\n]\n` for
+/// no rows). Compared byte for byte, this holds rowpipe to `row_to_json`'s key order,
+/// spacing and number spelling, which parsing both sides would hide.
+#[track_caller]
+pub fn psql_json_array(db_url: &str, query: &str) -> Vec<u8> {
+    let lines = psql_row_to_json(db_url, query);
+    let objects: Vec<&[u8]> = lines
+        .strip_suffix(b"\n")
+        .map(|lines| lines.split(|&byte| byte == b'\n').collect())
+        .unwrap_or_default();
+    let mut document = b"[\n".to_vec();
+    document.extend(objects.join(&b",\n"[..]));
+    if !objects.is_empty() {
+        document.push(b'\n');
+    }
+    document.extend_from_slice(b"]\n");
+    document
+}
+
 /// Runs an SQL script (any number of statements) and panics with psql's stderr if any
 /// statement fails.
 ///

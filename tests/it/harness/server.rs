@@ -84,6 +84,27 @@ impl Drop for TestServer {
     }
 }
 
+/// How long the log must stay unchanged before [`ServeProcess::settled_log_lines`] counts.
+const LOG_QUIET: Duration = Duration::from_millis(500);
+
+/// The value of `name=...` in a log line as `tracing`'s default format writes it
+/// (`rows=1234 bytes=5678`), parsed as a number; panics if it is missing.
+#[track_caller]
+pub fn log_number(line: &str, name: &str) -> u64 {
+    let key = format!(" {name}=");
+    let start = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name}= in the log line: {line}"))
+        + key.len();
+    let digits: String = line[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}= is not a number in the log line: {line}"))
+}
+
 /// `rowpipe serve` as a child process, with its stderr (the log) collected. Killed when
 /// dropped.
 pub struct ServeProcess {
@@ -148,6 +169,29 @@ impl ServeProcess {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The log lines containing `needle`, once at least one has appeared and the log has
+    /// then stayed unchanged for [`LOG_QUIET`] (at most `limit` in all).
+    ///
+    /// Counting the moment the first line appears would miss a duplicate logged a little
+    /// later (when the connection closes, say); waiting for a quiet log does not.
+    #[track_caller]
+    pub fn settled_log_lines(&self, needle: &str, limit: Duration) -> Vec<String> {
+        let mut log = self.wait_for_log(needle, limit);
+        let mut unchanged_since = Instant::now();
+        while unchanged_since.elapsed() < LOG_QUIET {
+            thread::sleep(Duration::from_millis(20));
+            let now = self.log();
+            if now != log {
+                log = now;
+                unchanged_since = Instant::now();
+            }
+        }
+        log.lines()
+            .filter(|line| line.contains(needle))
+            .map(str::to_owned)
+            .collect()
     }
 
     #[track_caller]
