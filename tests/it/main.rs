@@ -10,6 +10,7 @@ mod failure;
 mod formats;
 mod harness;
 mod harness_selftest;
+mod http_clients;
 mod key_order;
 mod output;
 mod request;

@@ -7,6 +7,8 @@
 //! * [`cli`]: the `rowpipe` binary with a clean environment.
 //! * [`assert`]: byte-string comparison with readable failure reports.
 //! * [`server`]: rowpipe's HTTP server, in-process or as the real binary.
+//! * [`nginx`]: a real nginx in front of rowpipe, with its default or the documented
+//!   proxy settings.
 //! * [`process`]: child processes with a clean environment and a timeout.
 //! * [`probe`]: a value's binary form beside the server's text for it.
 //! * [`property`]: property tests with a fixed seed and an adjustable case count.
@@ -18,6 +20,7 @@ pub mod assert;
 pub mod cli;
 pub mod cluster;
 pub mod http;
+pub mod nginx;
 pub mod probe;
 pub mod process;
 pub mod property;
