@@ -176,7 +176,7 @@ pub enum Catalog {
 /// The column of the single-column primary key of the relation whose oid is `$1`/`c.oid`,
 /// as its name's raw bytes.
 const PRIMARY_KEY: &str = "\
-    SELECT pg_catalog.textsend(a.attname::pg_catalog.text) \
+    SELECT pg_catalog.convert_to(a.attname::pg_catalog.text, 'SQL_ASCII') \
     FROM pg_catalog.pg_index i \
     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid \
       AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] \
@@ -186,12 +186,13 @@ const PRIMARY_KEY: &str = "\
 /// Lists the relations of schema `public` the connected role can `SELECT` from, with the
 /// column of a single-column primary key.
 ///
-/// Names come as their raw bytes (`textsend`), so a name that is not valid UTF-8 (possible
-/// in a `SQL_ASCII` database) can be skipped on its own instead of failing the listing.
+/// Names come as their raw bytes (`convert_to` SQL_ASCII converts nothing), so a name that
+/// is not valid UTF-8 (possible in a `SQL_ASCII` database) can be skipped on its own
+/// instead of failing the listing.
 /// Every operator and function is `pg_catalog`'s, whatever the role's `search_path`.
 fn list_public_relations() -> String {
     format!(
-        "SELECT pg_catalog.textsend(c.relname::pg_catalog.text), ({PRIMARY_KEY} c.oid) \
+        "SELECT pg_catalog.convert_to(c.relname::pg_catalog.text, 'SQL_ASCII'), ({PRIMARY_KEY} c.oid) \
          FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
          WHERE n.nspname OPERATOR(pg_catalog.=) 'public' \

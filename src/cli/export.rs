@@ -255,13 +255,19 @@ fn part_mode(
             Ok(PartMode::Fresh)
         };
     };
-    if !args.resume || !part.exists() {
+    if !args.resume || std::fs::symlink_metadata(&part).is_err() {
         return Ok(PartMode::FreshKept);
     }
     if args.after.is_some() {
         return Err(CliError::Usage(
             "--resume finds its own --after in the part file".into(),
         ));
+    }
+    if !std::fs::symlink_metadata(&part).is_ok_and(|metadata| metadata.is_file()) {
+        return Err(CliError::Usage(format!(
+            "{} is not a regular file (a link, or a special file); refusing to resume from it",
+            part.display()
+        )));
     }
     let point = find_resume_point(&part, args.format, &request.output.csv, key)
         .map_err(|error| CliError::Usage(error.to_string()))?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::harness::http::{self, Response};
 use crate::harness::server::free_local_addr;
-use crate::harness::{ServeProcess, TestDb, TestServer, cluster, rowpipe, run};
+use crate::harness::{ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, rowpipe, run};
 
 /// The password planted in connection URLs; it must never be printed or logged.
 const SECRET: &str = "s3cretpw";
@@ -1022,4 +1022,266 @@ fn export_queries_cannot_write() {
         assert!(stderr.contains(sqlstate), "{sql}: {stderr}");
     }
     assert_eq!(db.query_scalar("SELECT count(*) FROM victim"), "3");
+}
+
+// ---------------------------------------------------------------------------------------
+// Client input that used to reach the database as a 500, or a log as a forged line
+// ---------------------------------------------------------------------------------------
+
+/// Values PostgreSQL would refuse with a 500 (`LIMIT` past bigint, more columns than a
+/// result can have) and text options long enough to multiply a download are 400s.
+#[test]
+fn out_of_range_limits_and_selections_are_400s() {
+    let db = orders_db("bad_input_ranges");
+    let server = TestServer::start(db.url(), "");
+    let addr = server.addr();
+    let too_many: Vec<String> = (0..1700).map(|i| format!("c{i}")).collect();
+    let most: Vec<String> = (0..1664).map(|i| format!("c{i}")).collect();
+    let long_null = "N".repeat(65);
+    for (query, code) in [
+        ("limit=9223372036854775808".to_owned(), "invalid_limit"),
+        ("limit=18446744073709551616".to_owned(), "invalid_limit"),
+        ("limit=%2B5".to_owned(), "invalid_limit"),
+        (format!("columns={}", too_many.join(",")), "invalid_columns"),
+        (format!("columns={}", most.join(",")), "unknown_column"),
+        (format!("null={long_null}"), "invalid_option"),
+    ] {
+        let response = http::get(addr, &format!("/datasets/orders.csv?{query}"));
+        let error = assert_json_error(&response, 400, code);
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.len() < 2000,
+            "{code}: a {} byte message",
+            message.len()
+        );
+    }
+    let largest = http::get_csv(addr, "/datasets/orders.csv?limit=9223372036854775807");
+    assert_eq!(
+        largest.body,
+        db.copy_csv("SELECT * FROM orders ORDER BY id")
+    );
+    let longest_null = "N".repeat(64);
+    let response = http::get_csv(addr, &format!("/datasets/orders.csv?null={longest_null}"));
+    assert!(response.text().starts_with("id,total\n"));
+
+    let output = export(
+        db.url(),
+        &["--table", "orders", "--limit", "9223372036854775808"],
+    );
+    let stderr = assert_exit(&output, 2);
+    assert!(stderr.contains("9223372036854775807"), "{stderr}");
+}
+
+/// A value echoed into a log line (by rowpipe, or inside the database's own message)
+/// cannot start a line of its own, nor can a table's name.
+#[test]
+fn logged_values_cannot_forge_log_lines() {
+    let db = orders_db("bad_input_log_lines");
+    db.execute("CREATE TABLE \"evil\nFORGED table\" (x int); INSERT INTO \"evil\nFORGED table\" VALUES (1);");
+    let config = r#"
+        [[dataset]]
+        name = "by_id"
+        sql = "SELECT * FROM orders WHERE id = $1"
+        params = [ { name = "id", type = "int4" } ]
+    "#;
+    let config_file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(config_file.path(), config).unwrap();
+    let configured = ServeProcess::start(
+        db.url(),
+        &["--config", config_file.path().to_str().unwrap()],
+    );
+    let response = http::get(
+        configured.addr(),
+        "/datasets/by_id.csv?id=1%0AFORGED%20line%1B[2J",
+    );
+    assert_json_error(&response, 400, "invalid_parameter");
+    let response = http::get(configured.addr(), "/datasets/by_id.csv?id=1&FORGED%0Akey=1");
+    assert_json_error(&response, 400, "unknown_parameter");
+
+    let discovered = ServeProcess::start(db.url(), &[]);
+    let response = http::get_csv(discovered.addr(), "/datasets/evil%0AFORGED%20table.csv");
+    assert_eq!(response.text(), "x\n1\n");
+
+    for server in [&configured, &discovered] {
+        let lines = server.settled_log_lines("FORGED", Duration::from_secs(10));
+        assert!(!lines.is_empty());
+        let log = server.log();
+        for line in log.lines() {
+            assert!(!line.starts_with("FORGED"), "a forged line:\n{log}");
+            assert!(!line.contains('\u{1b}'), "a terminal escape:\n{log}");
+        }
+    }
+}
+
+/// rowpipe's own calls around a dataset's query are `pg_catalog`'s: functions and
+/// operators of the same names in a schema ahead of it on the role's `search_path` change
+/// nothing in what is written.
+#[test]
+fn search_path_tricks_do_not_reach_rowpipes_own_calls() {
+    let db = cluster().create_database("bad_input_search_path");
+    db.execute(&format!(
+        "CREATE TABLE hosts (id int PRIMARY KEY, addr inet, doc json);
+         INSERT INTO hosts VALUES (1, '10.0.0.1/8', '{{\"a\": 1}}'), (2, '::1', '[1, 2]'),
+                                  (3, NULL, NULL);
+         CREATE SCHEMA evil;
+         CREATE FUNCTION evil.format(text, inet) RETURNS text
+             LANGUAGE sql AS $$ SELECT 'pwned' $$;
+         CREATE FUNCTION evil.num_nulls(inet) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+         CREATE FUNCTION evil.to_json(inet) RETURNS json LANGUAGE sql AS $$ SELECT '\"pwned\"'::json $$;
+         CREATE FUNCTION evil.current_setting(text) RETURNS text
+             LANGUAGE sql AS $$ SELECT 'pwned' $$;
+         CREATE FUNCTION evil.always(int, int) RETURNS bool LANGUAGE sql AS $$ SELECT true $$;
+         CREATE OPERATOR evil.> (LEFTARG = int, RIGHTARG = int, FUNCTION = evil.always);
+         CREATE OPERATOR evil.= (LEFTARG = int, RIGHTARG = int, FUNCTION = evil.always);
+         GRANT USAGE ON SCHEMA evil TO PUBLIC;
+         ALTER DATABASE \"{}\" SET search_path = evil, pg_catalog, public;",
+        db.name()
+    ));
+    // The trap is live: a plain call in a new session reaches it.
+    assert_eq!(
+        db.query_scalar("SELECT format('%s', '1.2.3.4'::inet)"),
+        "pwned"
+    );
+    let server = TestServer::start(db.url(), "");
+    let whole = http::get_csv(server.addr(), "/datasets/hosts.csv");
+    assert_bytes_eq(&whole.body, db.copy_csv("SELECT * FROM hosts ORDER BY id"));
+    let after = http::get_csv(server.addr(), "/datasets/hosts.csv?after=1&header=false");
+    // The reference names its operator: a plain `>` would be the trap's.
+    let expected = db.copy_csv("SELECT * FROM hosts WHERE id OPERATOR(pg_catalog.>) 1 ORDER BY id");
+    assert_bytes_eq(&after.body, &expected[b"id,addr,doc\n".len()..]);
+    let jsonl = http::get(server.addr(), "/datasets/hosts.jsonl");
+    assert_eq!(jsonl.status, 200);
+    assert_bytes_eq(
+        &jsonl.body,
+        crate::harness::psql_row_to_json(db.url(), "SELECT * FROM hosts ORDER BY id"),
+    );
+}
+
+/// The CLI's part file: never written through a link, never over a file that is already
+/// there, with the permissions the umask gives a new file.
+#[test]
+fn the_part_file_is_never_someone_elses() {
+    let db = orders_db("bad_input_part_file");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("orders.csv");
+    let part = part_path(&target);
+    let target_arg = target.to_str().unwrap();
+
+    // A file already there: left alone, with a message that says what to do.
+    std::fs::write(&part, b"someone else's").unwrap();
+    let output = export(db.url(), &["--table", "orders", "-o", target_arg]);
+    let message = assert_exit(&output, 2);
+    assert!(
+        message.contains("already exists") && message.contains("--resume"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), b"someone else's");
+    assert!(!target.exists());
+    std::fs::remove_file(&part).unwrap();
+
+    // A link, dangling or not, with or without --resume: never followed.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    for dangling in [false, true] {
+        let link_target = if dangling {
+            dir.path().join("nowhere")
+        } else {
+            victim.clone()
+        };
+        std::os::unix::fs::symlink(&link_target, &part).unwrap();
+        for extra in [&[][..], &["--resume"][..]] {
+            let output = run(rowpipe()
+                .args([
+                    "export",
+                    "--database",
+                    db.url(),
+                    "--table",
+                    "orders",
+                    "-o",
+                    target_arg,
+                ])
+                .args(extra));
+            assert_ne!(
+                output.status.code(),
+                Some(0),
+                "{extra:?}, dangling {dangling}"
+            );
+            assert!(!stderr(&output).contains("panicked"));
+            assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+            assert!(!dir.path().join("nowhere").exists());
+            assert!(!target.exists());
+        }
+        std::fs::remove_file(&part).unwrap();
+    }
+
+    // Permissions: what the umask gives a new file, as a shell redirect would.
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    for (umask, mode) in [(0o022, 0o644), (0o077, 0o600)] {
+        let mut command = rowpipe();
+        command.args([
+            "export",
+            "--database",
+            db.url(),
+            "--table",
+            "orders",
+            "-o",
+            target_arg,
+        ]);
+        // SAFETY: umask only sets the child's mask; it cannot fail.
+        unsafe {
+            command.pre_exec(move || {
+                libc::umask(umask);
+                Ok(())
+            });
+        }
+        let output = run(&mut command);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let actual = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(actual, mode, "umask {umask:o}");
+        std::fs::remove_file(&target).unwrap();
+    }
+}
+
+/// In a `SQL_ASCII` database a table's name can be bytes that are not UTF-8: that table is
+/// skipped (with one warning), and the listing and every other table keep working.
+#[test]
+fn a_name_that_cannot_be_served_is_skipped_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let name = format!("bad_input_ascii_{}", std::process::id());
+    crate::harness::psql::psql_execute(
+        &cluster().url("postgres"),
+        &format!(
+            "CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' \
+             TEMPLATE template0"
+        ),
+    );
+    let url = cluster().url(&name);
+    let create = std::ffi::OsStr::from_bytes(
+        b"CREATE TABLE \"bad\xffname\" (x int); CREATE TABLE good (id int PRIMARY KEY); \
+          INSERT INTO good VALUES (1), (2);",
+    );
+    let output = run(crate::harness::psql::psql(&url)
+        .env("PGCLIENTENCODING", "SQL_ASCII")
+        .arg("-c")
+        .arg(create));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let server = ServeProcess::start(&url, &[]);
+    for _ in 0..2 {
+        let listing = http::get(server.addr(), "/datasets");
+        assert_eq!(listing.status, 200, "{}", listing.text());
+        let names: Vec<String> = listing
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["good"]);
+        let good = http::get_csv(server.addr(), "/datasets/good.csv");
+        assert_eq!(good.text(), "id\n1\n2\n");
+    }
+    let warnings = server.settled_log_lines("not valid UTF-8", Duration::from_secs(10));
+    assert_eq!(warnings.len(), 1, "{}", server.log());
 }

@@ -238,6 +238,22 @@ fn excel_mode_guards_formulas_in_text_cells_only() {
     assert_bytes_eq(body, expected);
 }
 
+/// A spreadsheet reads the header line like any other: a column name that looks like a
+/// formula is guarded as a text cell's value would be (and only in Excel mode).
+#[test]
+fn excel_mode_guards_formula_like_column_names() {
+    let db = cluster_db("fmt_excel_header");
+    let sql = r#"SELECT 1 AS "=1+2", 2 AS "@sum", 3 AS "-x", 4 AS "a=b", 5 AS "+""q"",""""#;
+    let csv = export_sql_to_stdout(&db, sql, &["--excel"]);
+    let expected = "\u{feff}'=1+2,'@sum,'-x,a=b,\"'+\"\"q\"\",\"\"\"\r\n1,2,3,4,5\r\n";
+    assert_eq!(String::from_utf8(csv.clone()).unwrap(), expected);
+    let mut reader = csv::ReaderBuilder::new().from_reader(&csv[3..]);
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header[4], "'+\"q\",\"");
+    // Without Excel mode the names are as PostgreSQL writes them.
+    assert_bytes_eq(export_sql_to_stdout(&db, sql, &[]), db.copy_csv(sql));
+}
+
 #[test]
 fn copy_engine_still_passes_the_servers_output_through() {
     let db = fixture_db("fmt_copy");

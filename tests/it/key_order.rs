@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use crate::harness::http;
-use crate::harness::{
-    ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, poll_until, rowpipe, run,
-};
+use crate::harness::{ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, rowpipe, run};
 use rowpipe::sink::file::part_path;
 
 /// `orders`, 20,000 rows whose physical order is not their id order: a fifth of them were
@@ -206,20 +204,13 @@ fn a_key_that_is_not_unique_fails_the_export() {
         );
         assert!(!body.contains(after), "{path}: nothing after the repeat");
     }
-    let failures = |log: &str| {
-        log.lines()
-            .filter(|line| line.contains("download failed") && line.contains("dataset=late"))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    poll_until(Duration::from_secs(10), || {
-        failures(&server.log()).len() >= 2
-    });
-    // Settled: no third line comes.
-    std::thread::sleep(Duration::from_millis(300));
-    let log = server.log();
-    let failures = failures(&log);
+    let failures = server.settled_log_lines("download failed", Duration::from_secs(10));
+    let log = failures.join("\n");
     assert_eq!(failures.len(), 2, "{log}");
+    assert!(
+        failures.iter().all(|line| line.contains("dataset=late")),
+        "{log}"
+    );
     assert!(failures[0].contains("not unique"), "{log}");
 
     let cli = run(rowpipe().args([

@@ -182,7 +182,14 @@ fn a_broken_export_keeps_its_part_file_for_resume() {
     // Without a key the part file of a failed export is removed as before.
     let keyless = dir.path().join("keyless.csv");
     let output = run(rowpipe()
-        .args(["export", "--database", db.url(), "-q", "--sql", "SELECT * FROM events"])
+        .args([
+            "export",
+            "--database",
+            db.url(),
+            "-q",
+            "--sql",
+            "SELECT * FROM events",
+        ])
         .args(["--max-bytes", "20000", "-o"])
         .arg(&keyless));
     assert_eq!(output.status.code(), Some(1));
