@@ -522,9 +522,15 @@ def psql_copy_cmd(cluster: Cluster, table: str) -> list[str]:
 
 
 def psql_jsonl_cmd(cluster: Cluster, table: str) -> list[str]:
-    """psql's row_to_json lines for the table, as rowpipe's jsonl must be."""
-    return ["psql", "-X", "-A", "-t", "-q", cluster.conninfo(), "-c",
-            f"SELECT translate(row_to_json(q)::text, E'\\n\\r', '  ') FROM {table} q"]
+    """psql's row_to_json lines for the table, as rowpipe's jsonl must be.
+
+    Streamed through ``\\copy``, as the CSV reference is (a plain ``SELECT`` would gather
+    the whole result in psql first): CSV with a quote and a delimiter that JSON text never
+    holds raw (it escapes control characters) writes each line exactly as it is, where
+    ``FORMAT text`` would double its backslashes."""
+    query = f"SELECT translate(row_to_json(q)::text, E'\\n\\r', '  ') FROM {table} q"
+    return ["psql", "-X", cluster.conninfo(), "-c",
+            f"\\copy ({query}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"]
 
 
 def write_params_config(path: Path, table: str) -> Path:
