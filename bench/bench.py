@@ -21,8 +21,11 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
            row, through the portal route) from ``rowpipe serve --config``;
            compare with ``serve``, the same rows without parameters.
   serve    ``curl`` downloading ``/datasets/bench_mixed.csv`` from
-           ``rowpipe serve --database URL`` (fresh server; its peak RSS,
-           VmHWM, is read from /proc after the downloads).
+           ``rowpipe serve --config`` with a ``table = "bench_mixed"`` dataset
+           (no key: the table as the server reads it; fresh server, its peak
+           RSS, VmHWM, is read from /proc after the downloads).
+  keyed    the same table discovered (``rowpipe serve`` without a config):
+           its primary key is its key, so the export is read in key order.
   memory   the server's VmHWM after downloading a 200,000-row copy of the
            table (``bench_mixed_small``, fresh server) vs. the N-row table.
   variants (with --variants) chunk size 8/64/256 KiB x prefetch depth 0/1/4,
@@ -41,11 +44,16 @@ The binary is always rebuilt from the tree, and a tree with uncommitted
 changes is refused (--allow-dirty overrides, and the results say so), so
 that every result names the commit it measured.
 
+With --baseline REV, the typed export, jsonl, serve and keyed measurements
+also run with the binary built from git revision REV (in a temporary
+worktree), in the same interleaved rounds, and a table compares the two.
+
 Run (from the repository root):
 
     python3 bench/bench.py                       # 2,000,000 rows, 5 rounds
     python3 bench/bench.py --rows 50000 --rounds 2 --keep
     python3 bench/bench.py --variants --markdown bench/RESULTS.md
+    python3 bench/bench.py --baseline HEAD~3 --only psql,export,jsonl,serve
 
 Standard library only; needs PostgreSQL 15 server binaries (pg_config
 --bindir or /usr/lib/postgresql/15/bin), psql and curl.  As root, the
@@ -83,7 +91,9 @@ SMALL_TABLE = "bench_mixed_small"
 TABLE_VERSION = "v2"
 CHUNK = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "params", "memory")
+MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "keyed", "params", "memory")
+# The measurements --baseline repeats with the baseline's binary.
+BASELINE_MEASUREMENTS = ("export", "jsonl", "serve", "keyed")
 # The references, by case name: psql's COPY CSV, and psql's row_to_json lines,
 # which jsonl is measured against (the same rows, the same JSON bytes).
 PSQL_CSV = "psql \\copy"
@@ -500,7 +510,7 @@ class Sample:
 class Case:
     """One measured command; run() takes one timed sample."""
     name: str
-    group: str = "main"          # "main", "export-variant", "serve-variant"
+    group: str = "main"          # "main", "export-variant", "serve-variant", "baseline"
     reference: str = PSQL_CSV    # the psql case its ratios are taken against
     chunk_kib: int | None = None
     depth: int | None = None
@@ -944,6 +954,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rowpipe", type=Path,
                    help="rowpipe binary (default: target/release/rowpipe, built with "
                         "`cargo build --release` first)")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also measure the binary built from this git revision, in the same "
+                        "rounds (export, jsonl, serve, keyed)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="measure a tree with uncommitted changes, or a --rowpipe binary "
                         "(for development only: the results say so)")
@@ -988,30 +1001,45 @@ def resolve_rowpipe(args: argparse.Namespace) -> Path:
 
 
 def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
-               csv: Csv) -> list[Case]:
+               csv: Csv, baseline: tuple[str, Path] | None = None) -> list[Case]:
     cases: list[Case] = []
     if "psql" in args.only:
         cases.append(PsqlCase(PSQL_CSV, cluster, psql_copy_cmd(cluster, MAIN_TABLE), csv))
-    if "export" in args.only:
-        cases.append(ExportCase("rowpipe export (typed)", cluster, rowpipe, MAIN_TABLE, csv,
-                                []))
-    if "copy" in args.only:
-        cases.append(ExportCase("rowpipe export --engine copy", cluster, rowpipe, MAIN_TABLE,
-                                csv, ["--engine", "copy"]))
+    jsonl = None
     if "jsonl" in args.only:
         print("warm-up: psql row_to_json (counting bytes)", file=sys.stderr)
         jsonl = run_measured(psql_jsonl_cmd(cluster, MAIN_TABLE), hash_stdout=True).csv
         cases.append(PsqlCase(PSQL_JSONL, cluster, psql_jsonl_cmd(cluster, MAIN_TABLE), jsonl))
-        cases.append(ExportCase("rowpipe export --format jsonl", cluster, rowpipe, MAIN_TABLE,
-                                jsonl, ["--format", "jsonl"], reference=PSQL_JSONL))
-    if "serve" in args.only or "params" in args.only:
+    if any(m in args.only for m in ("serve", "params")):
         config = write_params_config(logdir / "params.toml", MAIN_TABLE)
-    if "serve" in args.only:
-        cases.append(ServeCase("rowpipe serve + curl", cluster, rowpipe, logdir,
-                               MAIN_TABLE, csv, config))
-    if "params" in args.only:
-        cases.append(ServeCase("serve, bound parameter", cluster, rowpipe, logdir,
-                               MAIN_TABLE, csv, config, resource="params.csv?min_id=0"))
+    binaries = [("", rowpipe, "main")]
+    if baseline is not None:
+        label, binary = baseline
+        binaries.append((f" @ {label}", binary, "baseline"))
+    for suffix, binary, group in binaries:
+        def wanted(measurement: str) -> bool:
+            return measurement in args.only and (
+                group == "main" or measurement in BASELINE_MEASUREMENTS)
+        if wanted("export"):
+            cases.append(ExportCase(f"rowpipe export (typed){suffix}", cluster, binary,
+                                    MAIN_TABLE, csv, [], group=group))
+        if wanted("copy"):
+            cases.append(ExportCase(f"rowpipe export --engine copy{suffix}", cluster, binary,
+                                    MAIN_TABLE, csv, ["--engine", "copy"], group=group))
+        if wanted("jsonl"):
+            cases.append(ExportCase(f"rowpipe export --format jsonl{suffix}", cluster, binary,
+                                    MAIN_TABLE, jsonl, ["--format", "jsonl"],
+                                    reference=PSQL_JSONL, group=group))
+        if wanted("serve"):
+            cases.append(ServeCase(f"rowpipe serve + curl{suffix}", cluster, binary, logdir,
+                                   MAIN_TABLE, csv, config, group=group))
+        if wanted("keyed"):
+            cases.append(ServeCase(f"serve, discovered (key order){suffix}", cluster, binary,
+                                   logdir, MAIN_TABLE, csv, None, group=group))
+        if wanted("params"):
+            cases.append(ServeCase(f"serve, bound parameter{suffix}", cluster, binary, logdir,
+                                   MAIN_TABLE, csv, config, resource="params.csv?min_id=0",
+                                   group=group))
     if args.variants:
         for kib in args.chunks:
             for depth in args.depths:
@@ -1028,6 +1056,54 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
                         f"serve {tag}", cluster, rowpipe, logdir, MAIN_TABLE, csv, cfg,
                         group="serve-variant", chunk_kib=kib, depth=depth))
     return cases
+
+
+def build_baseline(args, workdir: Path) -> tuple[str, Path]:
+    """Builds git revision args.baseline in a temporary worktree; returns its short
+    commit and the binary (kept in the work directory)."""
+    commit = git("rev-parse", "--verify", f"{args.baseline}^{{commit}}")
+    label = commit[:10]
+    binary = workdir / f"rowpipe-{label}"
+    if binary.exists():
+        return label, binary
+    tree = workdir / f"baseline-{label}"
+    print(f"building the baseline {label} ...", file=sys.stderr)
+    run_checked(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit])
+    try:
+        env = dict(os.environ, CARGO_TARGET_DIR=str(REPO / "target-baseline"))
+        run_checked(["cargo", "build", "--release", "--locked"], cwd=str(tree), env=env)
+        shutil.copy2(REPO / "target-baseline" / "release" / "rowpipe", binary)
+    finally:
+        run_checked(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)])
+    return label, binary
+
+
+def baseline_table(cases: list[Case]) -> Table | None:
+    """Each measurement against the same one with the baseline's binary."""
+    base = {c.name.rsplit(" @ ", 1)[0]: c for c in cases if c.group == "baseline"}
+    if not base:
+        return None
+    label = next(iter(base.values())).name.rsplit(" @ ", 1)[1]
+    rows = []
+    for case in cases:
+        old = base.get(case.name) if case.group == "main" else None
+        if old is None or not case.samples or not old.samples:
+            continue
+        wall = median([s.wall for s in case.samples])
+        old_wall = median([s.wall for s in old.samples])
+        pg = median([s.pg_cpu for s in case.samples])
+        old_pg = median([s.pg_cpu for s in old.samples])
+        rows.append([case.name, fmt(wall, ".3f"), fmt(old_wall, ".3f"),
+                     fmt(old_wall / wall if wall else None, ".3f"),
+                     fmt(pg, ".2f"), fmt(old_pg, ".2f"),
+                     fmt(median([total_cpu(s) for s in case.samples]), ".2f"),
+                     fmt(median([total_cpu(s) for s in old.samples]), ".2f")])
+    return Table(f"Against the baseline {label} (same rounds)",
+                 ["measurement", "wall s", f"wall s @ {label}", "speed vs baseline",
+                  "pg CPU s", f"pg CPU s @ {label}", "total CPU s",
+                  f"total CPU s @ {label}"], rows,
+                 ["speed vs baseline: the baseline's median wall time over this one's "
+                  "(above 1: faster now)."])
 
 
 def server_peak(args, cluster: Cluster, rowpipe: Path, logdir: Path,
@@ -1098,7 +1174,9 @@ def provenance(args: argparse.Namespace) -> str:
 
 def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
     args.provenance = provenance(args)
-    needs_rowpipe = any(m in args.only for m in ("export", "serve", "memory"))
+    needs_rowpipe = any(m in args.only
+                        for m in ("export", "copy", "jsonl", "serve", "keyed", "params",
+                                  "memory"))
     rowpipe = resolve_rowpipe(args) if needs_rowpipe else None
     cluster.start()
     ensure_tables(cluster, args.rows, args.small_rows)
@@ -1113,7 +1191,8 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
     print(f"{MAIN_TABLE}: {nbytes:,} bytes of CSV ({nbytes / args.rows:.0f} bytes/row)",
           file=sys.stderr)
 
-    cases = make_cases(args, cluster, rowpipe, logdir, csv)
+    baseline = build_baseline(args, cluster.workdir) if args.baseline else None
+    cases = make_cases(args, cluster, rowpipe, logdir, csv, baseline)
     if cases:
         run_rounds(cases, args.rounds)
     memory = None
@@ -1121,6 +1200,9 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
         memory = measure_memory(args, cluster, rowpipe, logdir, csv, cases)
 
     tables = build_tables(cases, memory, args.rows, nbytes)
+    against = baseline_table(cases)
+    if against is not None:
+        tables.insert(1, against)
     info = machine_info(cluster, args, args.rows, nbytes, rowpipe)
     print()
     print("\n".join(info))
