@@ -104,30 +104,25 @@ fn assert_exit(output: &Output, code: i32) -> String {
 /// forever.
 #[track_caller]
 fn run_briefly(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn rowpipe");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait for rowpipe").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("reap rowpipe");
-            panic!(
-                "{cmd:?} was still running after {limit:?} (it should have refused to start)\n\
-                 --- stderr ---\n{}",
-                stderr(&output)
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
+    let (output, exited) = run_at_most(cmd, limit);
+    if !exited {
+        panic!(
+            "{cmd:?} was still running after {limit:?} (it should have refused to start)\n\
+             --- stderr ---\n{}",
+            stderr(&output)
+        );
     }
-    child.wait_with_output().expect("collect rowpipe's output")
+    output
 }
 
 /// Runs `cmd` for at most `limit`, then stops it, and returns what it printed.
 fn run_for(cmd: &mut Command, limit: Duration) -> Output {
+    run_at_most(cmd, limit).0
+}
+
+/// Runs `cmd` until it exits or `limit` passes (then kills it); returns its output and
+/// whether it exited by itself.
+fn run_at_most(cmd: &mut Command, limit: Duration) -> (Output, bool) {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -135,11 +130,21 @@ fn run_for(cmd: &mut Command, limit: Duration) -> Output {
         .spawn()
         .expect("spawn rowpipe");
     let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait for rowpipe").is_none() && Instant::now() < deadline {
+    let mut exited = false;
+    while Instant::now() < deadline {
+        if child.try_wait().expect("wait for rowpipe").is_some() {
+            exited = true;
+            break;
+        }
         thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    child.wait_with_output().expect("collect rowpipe's output")
+    if !exited {
+        let _ = child.kill();
+    }
+    (
+        child.wait_with_output().expect("collect rowpipe's output"),
+        exited,
+    )
 }
 
 /// `rowpipe serve --config FILE --database URL --listen <free port>`, expected to refuse to
@@ -1084,12 +1089,7 @@ fn logged_values_cannot_forge_log_lines() {
         sql = "SELECT * FROM orders WHERE id = $1"
         params = [ { name = "id", type = "int4" } ]
     "#;
-    let config_file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(config_file.path(), config).unwrap();
-    let configured = ServeProcess::start(
-        db.url(),
-        &["--config", config_file.path().to_str().unwrap()],
-    );
+    let configured = ServeProcess::start_with_config(db.url(), config);
     let response = http::get(
         configured.addr(),
         "/datasets/by_id.csv?id=1%0AFORGED%20line%1B[2J",

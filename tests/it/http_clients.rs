@@ -189,12 +189,7 @@ fn wget_cannot_splice_a_retry_onto_a_broken_download() {
         sql = "SELECT id, 1 / (id - 30000 * (SELECT on_first_try FROM flag)) AS x FROM numbers"
         key = "id"
     "#;
-    let config_file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(config_file.path(), config).unwrap();
-    let server = ServeProcess::start(
-        db.url(),
-        &["--config", config_file.path().to_str().unwrap()],
-    );
+    let server = ServeProcess::start_with_config(db.url(), config);
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("flaky.csv");
 
@@ -279,12 +274,7 @@ fn head_answers_without_running_the_export() {
         name = "slow"
         sql = "SELECT pg_sleep(5)::text AS slept"
     "#;
-    let config_file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(config_file.path(), config).unwrap();
-    let server = ServeProcess::start(
-        db.url(),
-        &["--config", config_file.path().to_str().unwrap()],
-    );
+    let server = ServeProcess::start_with_config(db.url(), config);
 
     let start = Instant::now();
     let head = http::request(

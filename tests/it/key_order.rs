@@ -166,11 +166,7 @@ fn a_key_that_is_not_unique_fails_the_export() {
         sql = "SELECT n, region || '' AS region FROM events WHERE n % 10 = 0 OR n = -1"
         key = "region"
     "#;
-    let config_path = db_config_file(config);
-    let server = ServeProcess::start(
-        db.url(),
-        &["--config", config_path.path().to_str().unwrap()],
-    );
+    let server = ServeProcess::start_with_config(db.url(), config);
 
     let early = http::get(server.addr(), "/datasets/early.csv");
     assert_eq!(early.status, 500, "{}", early.text());
@@ -293,11 +289,4 @@ fn keys_of_every_common_type_stream_in_order() {
             assert_bytes_eq(&output.stdout, &expected);
         }
     }
-}
-
-/// A config file that lives as long as the returned handle.
-fn db_config_file(text: &str) -> tempfile::NamedTempFile {
-    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    file
 }

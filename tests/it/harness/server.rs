@@ -111,6 +111,8 @@ pub struct ServeProcess {
     addr: SocketAddr,
     child: Child,
     log: Arc<Mutex<String>>,
+    /// The config file of [`ServeProcess::start_with_config`], removed with the server.
+    config: Option<tempfile::NamedTempFile>,
 }
 
 impl ServeProcess {
@@ -137,8 +139,27 @@ impl ServeProcess {
                 log.push('\n');
             }
         });
-        let server = ServeProcess { addr, child, log };
+        let server = ServeProcess {
+            addr,
+            child,
+            log,
+            config: None,
+        };
         server.wait_until_listening();
+        server
+    }
+
+    /// Like [`ServeProcess::start`], with `--config` a file holding `config_toml`.
+    #[track_caller]
+    pub fn start_with_config(db_url: &str, config_toml: &str) -> ServeProcess {
+        let config = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("a temporary config file");
+        std::fs::write(config.path(), config_toml).expect("write the config file");
+        let path = config.path().to_str().expect("a UTF-8 temporary path");
+        let mut server = ServeProcess::start(db_url, &["--config", path]);
+        server.config = Some(config);
         server
     }
 
