@@ -1179,6 +1179,13 @@ fn the_part_file_is_never_someone_elses() {
     assert!(!target.exists());
     std::fs::remove_file(&part).unwrap();
 
+    let export_orders = || {
+        let mut command = rowpipe();
+        command.args(["export", "--database", db.url(), "--table", "orders", "-o"]);
+        command.arg(&target);
+        command
+    };
+
     // A link, dangling or not, with or without --resume: never followed.
     let victim = dir.path().join("victim");
     std::fs::write(&victim, b"precious").unwrap();
@@ -1190,17 +1197,7 @@ fn the_part_file_is_never_someone_elses() {
         };
         std::os::unix::fs::symlink(&link_target, &part).unwrap();
         for extra in [&[][..], &["--resume"][..]] {
-            let output = run(rowpipe()
-                .args([
-                    "export",
-                    "--database",
-                    db.url(),
-                    "--table",
-                    "orders",
-                    "-o",
-                    target_arg,
-                ])
-                .args(extra));
+            let output = run(export_orders().args(extra));
             assert_ne!(
                 output.status.code(),
                 Some(0),
@@ -1218,16 +1215,7 @@ fn the_part_file_is_never_someone_elses() {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     for (umask, mode) in [(0o022, 0o644), (0o077, 0o600)] {
-        let mut command = rowpipe();
-        command.args([
-            "export",
-            "--database",
-            db.url(),
-            "--table",
-            "orders",
-            "-o",
-            target_arg,
-        ]);
+        let mut command = export_orders();
         // SAFETY: umask only sets the child's mask; it cannot fail.
         unsafe {
             command.pre_exec(move || {
