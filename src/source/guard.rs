@@ -5,7 +5,9 @@
 //! busy connection to the next request. So whoever runs a streaming query holds it through
 //! a [`ConnectionGuard`]. Unless the stream ended cleanly and the guard was
 //! [released](ConnectionGuard::release), dropping the guard cancels the query on the server
-//! and discards the connection instead of returning it to the pool.
+//! and discards the connection instead of returning it to the pool. It does so wherever it
+//! is dropped: on a Tokio runtime it spawns the cancel request there; anywhere else (a
+//! blocking caller, another language's garbage collector) on a thread of its own.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -59,15 +61,39 @@ impl Drop for ConnectionGuard {
         // The stream was abandoned mid-query. Ask the server to stop it, then close the
         // connection: the cancel would hit whatever the connection ran next, so it can
         // never go back to the pool.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let cancel = self.cancel.clone();
-            PENDING_CANCELS.fetch_add(1, Ordering::SeqCst);
-            runtime.spawn(async move {
-                if let Err(error) = cancel.cancel_query(NoTls).await {
+        let cancel = self.cancel.clone();
+        let pending = PendingCancel::new();
+        let send = async move {
+            if let Err(error) = cancel.cancel_query(NoTls).await {
+                tracing::warn!(error = %error, "could not cancel an abandoned query");
+            }
+            drop(pending);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(send)),
+            // Dropped where no runtime runs (a blocking caller, a garbage collector's
+            // thread): closing the connection alone would leave a query that is not
+            // writing (a sort, a sleep) running on the server, so a thread of its own
+            // sends the cancel.
+            Err(_) => {
+                let cancelling = std::thread::Builder::new()
+                    .name("rowpipe-cancel".to_owned())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(send),
+                            Err(error) => tracing::warn!(
+                                error = %error,
+                                "could not cancel an abandoned query: no runtime for it"
+                            ),
+                        }
+                    });
+                if let Err(error) = cancelling {
                     tracing::warn!(error = %error, "could not cancel an abandoned query");
                 }
-                PENDING_CANCELS.fetch_sub(1, Ordering::SeqCst);
-            });
+            }
         }
         drop(Object::take(client));
     }
@@ -75,6 +101,23 @@ impl Drop for ConnectionGuard {
 
 /// Cancel requests sent from [`ConnectionGuard`]'s `Drop` that have not finished yet.
 static PENDING_CANCELS: AtomicUsize = AtomicUsize::new(0);
+
+/// One cancel request in [`PENDING_CANCELS`], for as long as it lives: however the request
+/// ends (sent, failed, or dropped unsent), the count goes down.
+struct PendingCancel;
+
+impl PendingCancel {
+    fn new() -> Self {
+        PENDING_CANCELS.fetch_add(1, Ordering::SeqCst);
+        PendingCancel
+    }
+}
+
+impl Drop for PendingCancel {
+    fn drop(&mut self) {
+        PENDING_CANCELS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Waits (at most `limit`) until every cancel request sent by a dropped guard has reached
 /// the server. A program that is about to exit calls this so that a query it abandoned does

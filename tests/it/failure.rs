@@ -500,3 +500,48 @@ fn connections_dropped_while_idle_are_replaced() {
         );
     }
 }
+
+/// A stream dropped where no Tokio runtime runs (a blocking caller, another language's
+/// garbage collector on its own thread) still has its query cancelled on the server: a
+/// query that is not writing (here a sleep) would otherwise run on long after the client.
+#[test]
+fn a_stream_dropped_outside_any_runtime_cancels_its_query() {
+    use std::sync::Arc;
+
+    use rowpipe::database::{PoolSettings, connect};
+    use rowpipe::progress::Progress;
+    use rowpipe::source::{CopyOptions, copy_csv};
+
+    let db = database("fail_no_runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = connect(db.url(), &PoolSettings::default()).unwrap();
+    // Some rows first: the server holds back the start of a COPY until it has a buffer's
+    // worth to send. Then a long sleep, during which the backend writes nothing.
+    let sql = "SELECT g, CASE WHEN g = 1000 THEN pg_sleep(60)::text END, repeat('x', 100) \
+               FROM generate_series(1, 2000) AS g";
+    let stream = runtime
+        .block_on(copy_csv(
+            &pool,
+            sql,
+            &CopyOptions::default(),
+            Arc::new(Progress::new()),
+        ))
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the query is sleeping", || {
+        db.count_backends("state = 'active' AND wait_event = 'PgSleep'") == 1
+    });
+    thread::spawn(move || {
+        assert!(tokio::runtime::Handle::try_current().is_err());
+        drop(stream);
+    })
+    .join()
+    .unwrap();
+    wait_until(Duration::from_secs(1), "the query is cancelled", || {
+        db.active_queries() == 0
+    });
+    drop(runtime);
+}
