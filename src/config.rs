@@ -206,6 +206,10 @@ pub enum ConfigProblem {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the operator's own config file, read once at start-up"
+        )]
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
             path: path.to_owned(),
             problem: ConfigProblem::Read(error),

@@ -48,7 +48,7 @@ fn needs_escape(c: char) -> bool {
 const ECHO_CHARS: usize = 100;
 
 /// A request's value quoted for a message: escaped as a Rust string literal, and cut to
-/// [`ECHO_CHARS`] characters with a note of its length when longer.
+/// 100 characters (`ECHO_CHARS`) with a note of its length when longer.
 pub fn echo(value: &str) -> String {
     match value.char_indices().nth(ECHO_CHARS) {
         None => format!("{value:?}"),

@@ -1,6 +1,6 @@
 //! The tabular formats, row by row: `csv` (with its options and Excel mode) and `tsv`.
 //!
-//! Both write each field's PostgreSQL text (see [`field_text`]) through their format's
+//! Both write each field's PostgreSQL text (see `field_text`) through their format's
 //! field writer; they differ only in how a field is quoted or escaped and what NULL is.
 
 use super::csv::{CsvOptions, CsvOptionsError, CsvWriter};

@@ -23,7 +23,7 @@
 //! So the digits come from Rust's standard library (fast, no tables to carry), and the
 //! rare results where the two rules can differ, a candidate exactly on a bound or
 //! exactly halfway between two candidates, are recognised with a few integer operations
-//! and recomputed exactly by [`exact_shortest`], a Steele–White / Burger–Dybvig digit
+//! and recomputed exactly by `exact_shortest`, a Steele–White / Burger–Dybvig digit
 //! generator on a small stack bignum with PostgreSQL's rules.
 //!
 //! Everything happens in stack buffers: these writers run once per value on millions

@@ -7,7 +7,7 @@
 //! not a valid value of the type. Writers never depend on anything but their arguments:
 //! the session settings that change PostgreSQL's output (time zone, date style) are passed
 //! in, and settings the writers do not reproduce are the caller's cue to let the server
-//! format that column instead (see [`crate::types`]).
+//! format that column instead (see [`crate::value::kind::SessionFormat::supports`]).
 
 pub mod array;
 pub mod datetime;

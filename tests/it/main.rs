@@ -1,6 +1,10 @@
 //! rowpipe's integration tests: one test binary, so all tests share one PostgreSQL
 //! cluster (see `harness::cluster`) and run in parallel threads.
 
+// Tests read their small outputs whole to compare them; rowpipe itself may not (see
+// clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 mod bad_input;
 mod cli;
 mod copy_binary;
