@@ -19,7 +19,7 @@ use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 
 use crate::catalog::quote_identifier;
-use crate::config::StreamConfig;
+use crate::config::{Config, StreamConfig};
 use crate::encode::{
     CsvEncoder, CsvOptionsError, CsvSettings, JsonArrayEncoder, JsonLinesEncoder, RowEncoder,
     TsvEncoder,
@@ -88,6 +88,23 @@ pub struct ExportOptions {
     pub stream: StreamConfig,
     /// Limits that fail an export which passes them.
     pub limits: Limits,
+}
+
+impl ExportOptions {
+    /// The bounds a config file sets for every export: its `statement_timeout`, `[stream]`
+    /// and `max_bytes` (a dataset's `max_rows` is the dataset's).
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            copy: CopyOptions {
+                statement_timeout: Some(config.database.statement_timeout),
+            },
+            stream: config.stream,
+            limits: Limits {
+                max_rows: None,
+                max_bytes: config.server.max_bytes,
+            },
+        }
+    }
 }
 
 /// What one export writes: the format and its options.

@@ -7,9 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use clap::builder::TypedValueParser;
 use rowpipe::catalog::{self, Dataset, DatasetQuery, TableName};
-use rowpipe::config::{
-    Config, DEFAULT_CHUNK_SIZE, DEFAULT_PREFETCH_DEPTH, StreamConfig, parse_duration,
-};
+use rowpipe::config::{Config, parse_duration};
 use rowpipe::database::{self, PoolSettings};
 use rowpipe::format::Format;
 use rowpipe::pipeline::{self, Engine, ExportOptions, OpenError};
@@ -18,7 +16,7 @@ use rowpipe::request::{Request as Download, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
-use rowpipe::source::{CopyOptions, SourceError, guard::cancels_settled};
+use rowpipe::source::{SourceError, guard::cancels_settled};
 use rowpipe::stage::{Limits, StreamError};
 
 use super::progress_line::{ProgressLine, describe};
@@ -92,22 +90,24 @@ pub struct ExportArgs {
     /// CSV for Excel: byte-order mark, CRLF, formula-like text cells prefixed with '.
     #[arg(long)]
     excel: bool,
-    /// Who formats the values: rowpipe (typed) or PostgreSQL's COPY (copy; csv and tsv
-    /// with default options only).
-    #[arg(long, default_value = "typed", value_name = "ENGINE")]
-    engine: Engine,
+    /// Who formats the values: rowpipe (typed, the default) or PostgreSQL's COPY (copy;
+    /// csv and tsv with default options only); default: the config file's, else typed.
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<Engine>,
     /// Show neither progress nor the summary line.
     #[arg(short, long)]
     quiet: bool,
-    /// Cancel the query after this long, e.g. "30min"; default: the server's setting.
+    /// Cancel the query after this long, e.g. "30min"; default: the config file's
+    /// `statement_timeout` with --config, else the server's setting.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     statement_timeout: Option<Duration>,
-    /// Bytes per chunk written to the output.
-    #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE, value_parser = clap::value_parser!(u32).range(1..=64 * 1024 * 1024).map(|n| n as usize), value_name = "BYTES")]
-    chunk_size: usize,
-    /// Chunks read ahead of the output (0: read only when the output is ready).
-    #[arg(long, default_value_t = DEFAULT_PREFETCH_DEPTH, value_parser = clap::value_parser!(u16).range(0..=1024).map(|n| n as usize), value_name = "CHUNKS")]
-    prefetch_depth: usize,
+    /// Bytes per chunk written to the output [default: the config file's, else 65536].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64 * 1024 * 1024).map(|n| n as usize), value_name = "BYTES")]
+    chunk_size: Option<usize>,
+    /// Chunks read ahead of the output (0: read only when the output is ready) [default:
+    /// the config file's, else 4].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=1024).map(|n| n as usize), value_name = "CHUNKS")]
+    prefetch_depth: Option<usize>,
 }
 
 pub async fn run(args: ExportArgs) -> Result<(), CliError> {
@@ -131,20 +131,7 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     let mut request = Download::build(&dataset, args.format, pairs)
         .map_err(|error| CliError::Usage(error.to_string()))?;
     let part_mode = part_mode(&args, &dataset, &mut request)?;
-    let options = ExportOptions {
-        copy: CopyOptions {
-            statement_timeout: args.statement_timeout,
-        },
-        stream: StreamConfig {
-            chunk_size: args.chunk_size,
-            prefetch_depth: args.prefetch_depth,
-            engine: args.engine,
-        },
-        limits: Limits {
-            max_rows: args.max_rows.or(dataset.max_rows),
-            max_bytes: args.max_bytes,
-        },
-    };
+    let options = export_options(&args, &config, &dataset);
 
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
@@ -174,6 +161,26 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
         }
     }
     outcome.map(|_| ())
+}
+
+/// The export's bounds as the server would run it with the same config file (its
+/// `statement_timeout`, `[stream]` and `max_bytes`), with the flags given on top. Without
+/// a config file the query keeps the server's `statement_timeout`.
+fn export_options(args: &ExportArgs, config: &Config, dataset: &Dataset) -> ExportOptions {
+    let mut options = ExportOptions::from_config(config);
+    if args.config.is_none() {
+        options.copy.statement_timeout = None;
+    }
+    let stream = &mut options.stream;
+    stream.chunk_size = args.chunk_size.unwrap_or(stream.chunk_size);
+    stream.prefetch_depth = args.prefetch_depth.unwrap_or(stream.prefetch_depth);
+    stream.engine = args.engine.unwrap_or(stream.engine);
+    options.copy.statement_timeout = args.statement_timeout.or(options.copy.statement_timeout);
+    options.limits = Limits {
+        max_rows: args.max_rows.or(dataset.max_rows),
+        max_bytes: args.max_bytes.or(options.limits.max_bytes),
+    };
+    options
 }
 
 /// How much of an export reached its destination.

@@ -8,8 +8,6 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
-use crate::source::CopyOptions;
-use crate::stage::Limits;
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -49,17 +47,7 @@ impl AppState {
         } else {
             Catalog::Configured(config.datasets())
         };
-        let export = ExportOptions {
-            copy: CopyOptions {
-                statement_timeout: Some(config.database.statement_timeout),
-            },
-            stream: config.stream,
-            limits: Limits {
-                max_rows: None,
-                max_bytes: config.server.max_bytes,
-            },
-        };
-        Ok(Self::new(pool, catalog, export))
+        Ok(Self::new(pool, catalog, ExportOptions::from_config(config)))
     }
 
     pub fn pool(&self) -> &Pool {

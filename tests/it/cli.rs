@@ -505,3 +505,96 @@ fn ctrl_c_cancels_a_query_that_has_not_sent_rows_yet() {
     assert!(!part_path(&target).exists(), "FILE.part left after Ctrl-C");
     assert_no_query_left(&db);
 }
+
+/// `rowpipe export --config FILE` runs its export within the bounds the server would: the
+/// file's `statement_timeout`, `[stream]` and `max_bytes`, each overridable by its flag.
+/// Without a config file the query keeps the server's own `statement_timeout`.
+#[test]
+fn export_honours_the_config_files_bounds() {
+    let db = cluster().create_database("cli_config_bounds");
+    db.execute(
+        "CREATE TABLE t AS SELECT g AS id, repeat('x', 50) AS pad FROM generate_series(1, 1000) g",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rowpipe.toml");
+    std::fs::write(
+        &config,
+        r#"
+        [database]
+        statement_timeout = "300ms"
+
+        [server]
+        max_bytes = 10000
+
+        [stream]
+        chunk_size = 4096
+        engine = "copy"
+
+        [[dataset]]
+        name = "all"
+        table = "t"
+
+        [[dataset]]
+        name = "slow"
+        sql = "SELECT pg_sleep(2)::text AS slept"
+        "#,
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let export = |args: &[&str]| run(export_cmd(db.url(), &["--config", config, "-q"]).args(args));
+
+    // max_bytes from the file; the flag overrides it.
+    let output = export(&["--dataset", "all"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
+    assert!(
+        stderr_text(&output).contains("10000"),
+        "{}",
+        stderr_text(&output)
+    );
+    let output = export(&["--dataset", "all", "--max-bytes", "1000000"]);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    assert_bytes_eq(&output.stdout, db.copy_csv("SELECT * FROM t ORDER BY id"));
+
+    // The file's engine is the copy engine, which takes default options only.
+    let output = export(&[
+        "--dataset",
+        "all",
+        "--max-bytes",
+        "1000000",
+        "--header",
+        "false",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_text(&output).contains("copy engine"),
+        "{}",
+        stderr_text(&output)
+    );
+    let output = export(&[
+        "--dataset",
+        "all",
+        "--max-bytes",
+        "1000000",
+        "--header",
+        "false",
+        "--engine",
+        "typed",
+    ]);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+
+    // The file's statement_timeout; the flag overrides it; no file, no timeout of rowpipe's.
+    let output = export(&["--dataset", "slow"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_text(&output).contains("57014"),
+        "{}",
+        stderr_text(&output)
+    );
+    let output = export(&["--dataset", "slow", "--statement-timeout", "10s"]);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    let output = run(&mut export_cmd(
+        db.url(),
+        &["-q", "--sql", "SELECT pg_sleep(1)::text AS slept"],
+    ));
+    assert!(output.status.success(), "{}", stderr_text(&output));
+}
