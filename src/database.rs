@@ -183,24 +183,34 @@ fn describe_config(config: &tokio_postgres::Config) -> String {
 }
 
 /// A one-line description of a database error for operators: severity, SQLSTATE, message,
-/// and the server's detail and hint when it gave them.
+/// and the server's detail and hint when it gave them (see [`pg_error_details`]).
 pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => {
             let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
-            if let Some(detail) = db.detail() {
-                text.push_str(" (");
-                text.push_str(detail);
-                text.push(')');
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str("; hint: ");
-                text.push_str(hint);
-            }
+            text.push_str(&pg_error_details(error).unwrap_or_default());
             text
         }
         None => with_causes(error),
     }
+}
+
+/// The part of [`describe_pg_error`]'s text that holds the server's DETAIL and HINT: ` (the
+/// detail); hint: the hint`. They can quote row values (a failed cast, a key conflict), so
+/// they go to the log, never into an HTTP client's error body.
+pub fn pg_error_details(error: &tokio_postgres::Error) -> Option<String> {
+    let db = error.as_db_error()?;
+    let mut text = String::new();
+    if let Some(detail) = db.detail() {
+        text.push_str(" (");
+        text.push_str(detail);
+        text.push(')');
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str("; hint: ");
+        text.push_str(hint);
+    }
+    (!text.is_empty()).then_some(text)
 }
 
 /// An error's message followed by those of its causes ("error connecting to server:

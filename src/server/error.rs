@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::database::pg_error_details;
 use crate::format::Format;
 use crate::pipeline::{OpenError, OutputError};
 use crate::request::RequestError;
@@ -159,14 +160,40 @@ fn rejected_status(rejected: &Rejected) -> (StatusCode, &'static str) {
     }
 }
 
-/// The logged message of an error response, for the logging middleware.
+/// What the logging middleware needs of an error response: the whole message for the log
+/// (the client's body leaves out the database's DETAIL and HINT), and the body, to which
+/// it adds the request's id.
 #[derive(Debug, Clone)]
-pub struct ErrorMessage(pub String);
+pub struct ErrorReport {
+    pub logged: String,
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    /// The message for the client: [`Display`](std::fmt::Display)'s, without the server's
+    /// DETAIL and HINT, which can quote row values.
+    pub fn public_message(&self) -> String {
+        let message = self.to_string();
+        let details = match self {
+            ApiError::Source { error, .. } => error.pg_error().and_then(pg_error_details),
+            ApiError::Encode {
+                error: StreamError::Source(error),
+                ..
+            } => error.pg_error().and_then(pg_error_details),
+            _ => None,
+        };
+        match details {
+            Some(details) => message.replacen(&details, "", 1),
+            None => message,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = self.to_string();
+        let logged = self.to_string();
+        let message = self.public_message();
         let mut extra = serde_json::Map::new();
         if let ApiError::Source { error, .. } = &self {
             if let Some(state) = error.sqlstate() {
@@ -191,8 +218,10 @@ impl IntoResponse for ApiError {
         body.insert("code".into(), json!(code));
         body.insert("message".into(), json!(message));
         body.extend(extra);
-        let mut response = (status, Json(json!({ "error": body }))).into_response();
-        response.extensions_mut().insert(ErrorMessage(message));
+        let mut response = (status, Json(json!({ "error": body.clone() }))).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorReport { logged, body });
         response
     }
 }

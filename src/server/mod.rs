@@ -4,10 +4,12 @@
 //! it in-process or behind their own listener; [`serve`] runs it until a shutdown signal.
 
 mod error;
+mod request_id;
 mod routes;
 mod state;
 
 pub use error::ApiError;
+pub use request_id::RequestId;
 pub use routes::app;
 pub use state::AppState;
 

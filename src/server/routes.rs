@@ -7,7 +7,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio_postgres::types::{Kind, Type};
 
-use super::error::ErrorMessage;
+use super::error::ErrorReport;
+use super::request_id::{self, RequestId};
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::database;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -65,20 +67,36 @@ async fn method_not_allowed(method: Method) -> ApiError {
     }
 }
 
-/// Logs every error response once, with the message the client was given.
+/// Logs every error response once, with the whole message (the client's body may leave
+/// details out) and the request's id, which it also adds to the body.
 async fn log_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let id = request.extensions().get::<RequestId>().cloned();
     let response = next.run(request).await;
-    if let Some(ErrorMessage(message)) = response.extensions().get::<ErrorMessage>() {
-        let status = response.status().as_u16();
-        if response.status().is_server_error() {
-            tracing::error!(%method, path = %OneLine(&path), status, error = %OneLine(message), "request failed");
-        } else {
-            tracing::info!(%method, path = %OneLine(&path), status, error = %OneLine(message), "request rejected");
-        }
+    let Some(ErrorReport { logged, body }) = response.extensions().get::<ErrorReport>() else {
+        return response;
+    };
+    let status = response.status();
+    let (path, error, request_id) = (
+        OneLine(&path),
+        OneLine(logged),
+        id.as_ref().map(RequestId::as_str),
+    );
+    if status.is_server_error() {
+        tracing::error!(%method, %path, status = status.as_u16(), request_id, %error, "request failed");
+    } else {
+        tracing::info!(%method, %path, status = status.as_u16(), request_id, %error, "request rejected");
     }
-    response
+    let mut body = body.clone();
+    if let Some(id) = &id {
+        body.insert("request_id".into(), json!(id.as_str()));
+    }
+    let (mut parts, _) = response.into_parts();
+    // The new body has another length; the old one's header would be wrong.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let json = Json(json!({ "error": body })).into_response();
+    Response::from_parts(parts, json.into_body())
 }
 
 /// `GET /datasets`: every dataset with its columns and download links.
@@ -137,8 +155,13 @@ async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>
             Err(error) => {
                 let error = ApiError::database(Some(&dataset.name), SourceError::Query(error));
                 let (_, code) = error.status_and_code();
+                tracing::warn!(
+                    dataset = %OneLine(&dataset.name),
+                    error = %OneLine(&error.to_string()),
+                    "cannot describe a dataset for the listing"
+                );
                 entry["columns"] = Value::Null;
-                entry["error"] = json!({ "code": code, "message": error.to_string() });
+                entry["error"] = json!({ "code": code, "message": error.public_message() });
             }
         }
         listing.push(entry);
@@ -172,6 +195,7 @@ fn download_links(dataset: &Dataset) -> Value {
 /// the same status and headers without running the export.
 async fn download(
     State(state): State<AppState>,
+    request_id: Option<Extension<RequestId>>,
     method: Method,
     version: Version,
     headers: HeaderMap,
@@ -252,6 +276,9 @@ async fn download(
     };
     let body = stream::iter(first.map(Ok)).chain(chunks);
     let log = DownloadLog {
+        request_id: request_id
+            .map(|Extension(id)| id.to_string())
+            .unwrap_or_default(),
         dataset: dataset.name.clone(),
         format,
         progress,

@@ -24,6 +24,8 @@ use crate::progress::Progress;
 /// What a download is, for its log line.
 #[derive(Debug, Clone)]
 pub struct DownloadLog {
+    /// The request's id, which its response and its other log lines carry too.
+    pub request_id: String,
     pub dataset: String,
     pub format: Format,
     pub progress: Arc<Progress>,
@@ -73,6 +75,7 @@ where
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
+                request_id = %log.request_id,
                 error = %OneLine(&error.to_string()),
                 "download failed; response aborted",
             ),
@@ -82,6 +85,7 @@ where
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
+                request_id = %log.request_id,
                 "download complete",
             ),
         }
@@ -100,6 +104,7 @@ impl<S> Drop for Observed<S> {
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
+                request_id = %self.log.request_id,
                 "client went away; query cancelled",
             );
         }

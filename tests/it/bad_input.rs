@@ -1273,3 +1273,82 @@ fn a_name_that_cannot_be_served_is_skipped_alone() {
     let warnings = server.settled_log_lines("not valid UTF-8", Duration::from_secs(10));
     assert_eq!(warnings.len(), 1, "{}", server.log());
 }
+
+/// A 5xx body says what failed without the database's DETAIL and HINT, which can quote row
+/// values; it carries the request's id, and the log line with that id has the details.
+/// Every response has an `X-Request-Id`; a sane incoming one is kept.
+#[test]
+fn server_errors_keep_details_in_the_log() {
+    let db = cluster().create_database("bad_input_details");
+    db.execute(
+        "CREATE TABLE secrets (token text); INSERT INTO secrets VALUES ('hunter2token');
+         CREATE FUNCTION fail() RETURNS int LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'it broke' USING DETAIL = 'detail-hunter3', HINT = 'hint-hunter4';
+         END $$;",
+    );
+    let config = r#"
+        [[dataset]]
+        name = "tokens"
+        sql = "SELECT token::json FROM secrets"
+
+        [[dataset]]
+        name = "raises"
+        sql = "SELECT fail()"
+    "#;
+    let server = ServeProcess::start_with_config(db.url(), config);
+    let secrets = ["hunter2token", "detail-hunter3", "hint-hunter4"];
+    for (path, sqlstate) in [
+        ("/datasets/tokens.csv", "22P02"),
+        ("/datasets/raises.csv", "P0001"),
+    ] {
+        let response = http::get(server.addr(), path);
+        let error = assert_json_error(&response, 500, "query_failed");
+        assert_eq!(error["sqlstate"], sqlstate);
+        let body = response.text();
+        for secret in secrets {
+            assert!(
+                !body.contains(secret),
+                "{path}: {secret} in the body {body}"
+            );
+        }
+        let id = error["request_id"]
+            .as_str()
+            .expect("a request_id")
+            .to_owned();
+        assert_eq!(response.header("x-request-id"), Some(id.as_str()));
+        let lines = server.settled_log_lines(&id, Duration::from_secs(10));
+        assert_eq!(lines.len(), 1, "{}", server.log());
+        assert!(lines[0].contains(sqlstate), "{}", lines[0]);
+    }
+    let log = server.log();
+    for secret in secrets {
+        assert!(log.contains(secret), "the log lacks {secret}:\n{log}");
+    }
+    // The listing describes each dataset without running it: no details there either.
+    let listing = http::get(server.addr(), "/datasets");
+    assert_eq!(listing.status, 200);
+    assert!(listing.header("x-request-id").is_some());
+
+    let kept = http::request(
+        server.addr(),
+        "GET",
+        "/datasets/nothing.csv",
+        &[("X-Request-Id", "proxy-7f3a:1")],
+    );
+    assert_eq!(kept.header("x-request-id"), Some("proxy-7f3a:1"));
+    assert_eq!(
+        assert_json_error(&kept, 404, "unknown_dataset")["request_id"],
+        "proxy-7f3a:1"
+    );
+    let replaced = http::request(
+        server.addr(),
+        "GET",
+        "/healthz",
+        &[("X-Request-Id", "has spaces; and more")],
+    );
+    let id = replaced.header("x-request-id").expect("an id");
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+}
