@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::catalog::{Dataset, DatasetQuery, ParamSpec, TableName};
-use crate::pipeline::Engine;
+use crate::export::Engine;
 
 /// Bytes per chunk handed to the sink. 8 KiB chunks cost twice the CPU; 256 KiB ones save
 /// little more and cost memory per download (bench/RESULTS.md).

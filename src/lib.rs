@@ -19,11 +19,11 @@
 //! use axum::{Router, body::Body, extract::State, http::header, response::IntoResponse, routing::get};
 //! use deadpool_postgres::Pool;
 //! use rowpipe::progress::Progress;
-//! use rowpipe::source::{CopyOptions, copy_csv};
+//! use rowpipe::source::copy_csv;
 //! use rowpipe::stage::{prefetch, rechunk};
 //!
 //! async fn orders_csv(State(pool): State<Pool>) -> Result<impl IntoResponse, String> {
-//!     let rows = copy_csv(&pool, "SELECT * FROM orders ORDER BY id", &CopyOptions::default(), Arc::new(Progress::new()))
+//!     let rows = copy_csv(&pool, "SELECT * FROM orders ORDER BY id", None, Arc::new(Progress::new()))
 //!         .await
 //!         .map_err(|error| error.to_string())?;
 //!     let chunks = prefetch(rechunk(rows, 64 * 1024), 4);
@@ -49,6 +49,7 @@ pub mod database;
 pub mod decode;
 pub mod encode;
 pub mod escape;
+pub mod export;
 pub mod format;
 pub mod options;
 pub mod pipeline;

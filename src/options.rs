@@ -4,7 +4,7 @@
 
 use crate::encode::CsvQuoting;
 use crate::escape::echo;
-use crate::pipeline::Output;
+use crate::export::Output;
 
 /// The option names, in the order they are listed to users.
 pub const NAMES: &[&str] = &["header", "delimiter", "null", "quote", "excel"];

@@ -9,27 +9,23 @@
 //! The CLI and the server both call [`open`], so a download and a file export run the same
 //! pipeline and differ only in their sink.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures_util::{Stream, StreamExt};
-use serde::Deserialize;
 
 use crate::catalog::quote_identifier;
 use crate::config::{Config, StreamConfig};
-use crate::encode::{
-    CsvEncoder, CsvOptionsError, CsvSettings, JsonArrayEncoder, JsonLinesEncoder, RowEncoder,
-    TsvEncoder,
-};
+use crate::encode::{CsvEncoder, JsonArrayEncoder, JsonLinesEncoder, RowEncoder, TsvEncoder};
+use crate::export::{Engine, ExportQuery, Output, OutputError};
 use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
 use crate::source::postgres::strip_terminator;
-use crate::source::typed::{ExportQuery, Formatting, ValueForm, copy_binary};
-use crate::source::{CopyOptions, SourceError, copy_csv, copy_text};
+use crate::source::typed::{ValueForm, copy_binary};
+use crate::source::{SourceError, copy_csv, copy_text};
 use crate::stage::{
     KeyOrder, Limit, Limits, Prefetch, Rechunk, StreamError, encode, limit, prefetch, rechunk,
 };
@@ -40,51 +36,12 @@ type Pieces = Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send + Unpin>;
 /// The chunks of one running export.
 pub type ChunkStream = Prefetch<Rechunk<Limit<Pieces>>>;
 
-/// Who turns rows into text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// rowpipe decodes PostgreSQL's binary COPY and formats every value itself: every
-    /// format and option, and less work for the database.
-    #[default]
-    Typed,
-    /// PostgreSQL's own `COPY ... (FORMAT csv | text)` output, passed through: `csv` and
-    /// `tsv` with their default options only.
-    Copy,
-}
-
-impl Engine {
-    pub const NAMES: &'static str = "typed, copy";
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Engine::Typed => "typed",
-            Engine::Copy => "copy",
-        })
-    }
-}
-
-impl FromStr for Engine {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "typed" => Ok(Engine::Typed),
-            "copy" => Ok(Engine::Copy),
-            _ => Err(format!(
-                "unknown engine {name:?} (supported: {})",
-                Engine::NAMES
-            )),
-        }
-    }
-}
-
 /// How to run exports: the query's limits, the byte stages' bounds and the engine.
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
-    pub copy: CopyOptions,
+    /// Cancels the query when it runs longer than this; `None` leaves the server's
+    /// setting.
+    pub statement_timeout: Option<Duration>,
     pub stream: StreamConfig,
     /// Limits that fail an export which passes them.
     pub limits: Limits,
@@ -95,9 +52,7 @@ impl ExportOptions {
     /// and `max_bytes` (a dataset's `max_rows` is the dataset's).
     pub fn from_config(config: &Config) -> Self {
         Self {
-            copy: CopyOptions {
-                statement_timeout: Some(config.database.statement_timeout),
-            },
+            statement_timeout: Some(config.database.statement_timeout),
             stream: config.stream,
             limits: Limits {
                 max_rows: None,
@@ -105,59 +60,6 @@ impl ExportOptions {
             },
         }
     }
-}
-
-/// What one export writes: the format and its options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Output {
-    pub format: Format,
-    /// CSV's options; `header` applies to `tsv` too, the rest to `csv` alone.
-    pub csv: CsvSettings,
-    /// Let the server format every column (the typed engine's reference in tests).
-    pub formatting: Formatting,
-}
-
-impl Output {
-    /// `format` with its default options.
-    pub fn new(format: Format) -> Self {
-        Self {
-            format,
-            csv: CsvSettings::default(),
-            formatting: Formatting::Native,
-        }
-    }
-
-    /// Why `engine` cannot write this output of `query`, if it cannot.
-    fn check_engine(&self, engine: Engine, query: &ExportQuery) -> Result<(), OutputError> {
-        self.csv
-            .options
-            .validate()
-            .map_err(OutputError::CsvOptions)?;
-        if engine == Engine::Copy {
-            let copyable = matches!(self.format, Format::Csv | Format::Tsv)
-                && self.csv == CsvSettings::default();
-            let plain = query.params.is_empty()
-                && query.columns.is_none()
-                && query.limit.is_none()
-                && query.after.is_none();
-            if !(copyable && plain) {
-                return Err(OutputError::NeedsTypedEngine);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// An output that cannot be written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OutputError {
-    #[error("{0}")]
-    CsvOptions(CsvOptionsError),
-    #[error(
-        "the copy engine writes csv and tsv with default options only, and no parameters, \
-         columns, limit or after; use the typed engine"
-    )]
-    NeedsTypedEngine,
 }
 
 /// Why an export could not start.
@@ -195,9 +97,9 @@ pub async fn open(
                 None => query.sql.clone(),
             };
             let copy = if format == Format::Tsv {
-                copy_text(pool, &sql, &options.copy, progress.clone()).await?
+                copy_text(pool, &sql, options.statement_timeout, progress.clone()).await?
             } else {
-                copy_csv(pool, &sql, &options.copy, progress.clone()).await?
+                copy_csv(pool, &sql, options.statement_timeout, progress.clone()).await?
             };
             Box::new(copy.map(|piece| piece.map_err(StreamError::from)))
         }
@@ -212,7 +114,7 @@ pub async fn open(
                 query,
                 form,
                 output.formatting,
-                &options.copy,
+                options.statement_timeout,
                 progress.clone(),
             )
             .await?;

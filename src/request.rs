@@ -1,6 +1,6 @@
-//! One download request, from its key/value pairs to what the pipeline runs: the output
-//! format and options, and the dataset's query with its parameters bound, a column
-//! selection, a row limit and a resume point.
+//! One export request (a download's query string, or the CLI's flags), from its key/value
+//! pairs to what the pipeline runs: the output format and options, and the dataset's query
+//! with its parameters bound, a column selection, a row limit, its key and a resume point.
 //!
 //! The HTTP query string and the CLI flags both end up here, so they accept the same keys
 //! and reject the same mistakes with the same messages. Every key must mean something:
@@ -10,10 +10,9 @@ use std::collections::HashSet;
 
 use crate::catalog::Dataset;
 use crate::escape::echo;
+use crate::export::{BoundParam, ExportQuery, Output};
 use crate::format::Format;
 use crate::options::{self, OptionError};
-use crate::pipeline::Output;
-use crate::source::typed::{BoundParam, ExportQuery};
 
 /// The keys that shape the query, beside the output options of [`options::NAMES`].
 const QUERY_KEYS: &[&str] = &["columns", "limit", "after"];
@@ -28,9 +27,10 @@ pub fn is_reserved(name: &str) -> bool {
     reserved_keys().any(|key| key == name)
 }
 
-/// A download, ready to run.
+/// An export as a request asks for it (a download's query string, or the CLI's flags),
+/// ready to run.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub struct ExportRequest {
     pub output: Output,
     pub query: ExportQuery,
 }
@@ -59,14 +59,14 @@ pub enum RequestError {
     NoKey { dataset: String },
 }
 
-impl Request {
+impl ExportRequest {
     /// The request for `dataset` in `format` that `pairs` (query-string or flag pairs, in
     /// order) describe.
     pub fn build<K, V>(
         dataset: &Dataset,
         format: Format,
         pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Request, RequestError>
+    ) -> Result<ExportRequest, RequestError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -124,7 +124,7 @@ impl Request {
                 value,
             });
         }
-        Ok(Request { output, query })
+        Ok(ExportRequest { output, query })
     }
 }
 
@@ -201,10 +201,11 @@ mod tests {
 
     #[test]
     fn parameters_are_bound_in_declaration_order_with_defaults() {
-        let request = Request::build(&orders(), Format::Csv, [("since", "2024-01-01")]).unwrap();
+        let request =
+            ExportRequest::build(&orders(), Format::Csv, [("since", "2024-01-01")]).unwrap();
         let values: Vec<_> = request.query.params.iter().map(|p| &p.value[..]).collect();
         assert_eq!(values, ["2024-01-01", "eu"]);
-        let request = Request::build(
+        let request = ExportRequest::build(
             &orders(),
             Format::Csv,
             [
@@ -225,7 +226,7 @@ mod tests {
     fn mistakes_are_named() {
         let dataset = orders();
         let error = |pairs: &[(&str, &str)]| {
-            Request::build(&dataset, Format::Csv, pairs.iter().copied())
+            ExportRequest::build(&dataset, Format::Csv, pairs.iter().copied())
                 .unwrap_err()
                 .to_string()
         };
@@ -250,7 +251,7 @@ mod tests {
         let mut keyless = orders();
         keyless.key = None;
         assert!(
-            Request::build(&keyless, Format::Csv, [("since", "x"), ("after", "5")])
+            ExportRequest::build(&keyless, Format::Csv, [("since", "x"), ("after", "5")])
                 .unwrap_err()
                 .to_string()
                 .contains("declares no key column")

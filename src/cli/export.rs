@@ -9,10 +9,11 @@ use clap::builder::TypedValueParser;
 use rowpipe::catalog::{self, Dataset, DatasetQuery, TableName};
 use rowpipe::config::{Config, parse_duration};
 use rowpipe::database::{self, PoolSettings};
+use rowpipe::export::Engine;
 use rowpipe::format::Format;
-use rowpipe::pipeline::{self, Engine, ExportOptions, OpenError};
+use rowpipe::pipeline::{self, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
-use rowpipe::request::{Request as Download, is_reserved};
+use rowpipe::request::{ExportRequest, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
@@ -128,7 +129,7 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
             .await
             .map_err(|error| CliError::Failed(error.to_string()))?;
     }
-    let mut request = Download::build(&dataset, args.format, pairs)
+    let mut request = ExportRequest::build(&dataset, args.format, pairs)
         .map_err(|error| CliError::Usage(error.to_string()))?;
     let part_mode = part_mode(&args, &dataset, &mut request)?;
     let options = export_options(&args, &config, &dataset);
@@ -169,13 +170,13 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
 fn export_options(args: &ExportArgs, config: &Config, dataset: &Dataset) -> ExportOptions {
     let mut options = ExportOptions::from_config(config);
     if args.config.is_none() {
-        options.copy.statement_timeout = None;
+        options.statement_timeout = None;
     }
     let stream = &mut options.stream;
     stream.chunk_size = args.chunk_size.unwrap_or(stream.chunk_size);
     stream.prefetch_depth = args.prefetch_depth.unwrap_or(stream.prefetch_depth);
     stream.engine = args.engine.unwrap_or(stream.engine);
-    options.copy.statement_timeout = args.statement_timeout.or(options.copy.statement_timeout);
+    options.statement_timeout = args.statement_timeout.or(options.statement_timeout);
     options.limits = Limits {
         max_rows: args.max_rows.or(dataset.max_rows),
         max_bytes: args.max_bytes.or(options.limits.max_bytes),
@@ -192,7 +193,7 @@ enum Delivered {
 
 async fn export(
     pool: &deadpool_postgres::Pool,
-    request: &Download,
+    request: &ExportRequest,
     args: &ExportArgs,
     part_mode: PartMode,
     options: &ExportOptions,
@@ -232,7 +233,7 @@ async fn export(
 fn part_mode(
     args: &ExportArgs,
     dataset: &Dataset,
-    request: &mut Download,
+    request: &mut ExportRequest,
 ) -> Result<PartMode, CliError> {
     let Some(output) = &args.output else {
         return Ok(PartMode::Fresh);

@@ -44,8 +44,6 @@ pub struct CsvOptions {
     /// Written for NULL, without quotes (`NULL`, default empty). A value equal to it is
     /// quoted, so NULL and that value stay distinguishable.
     pub null: String,
-    /// Which values are quoted whatever their content.
-    pub quote_style: QuoteStyle,
 }
 
 impl Default for CsvOptions {
@@ -55,24 +53,8 @@ impl Default for CsvOptions {
             quote: b'"',
             escape: None,
             null: String::new(),
-            quote_style: QuoteStyle::Minimal,
         }
     }
-}
-
-/// Which values are quoted whatever their content. NULLs and header names are never
-/// force-quoted, in any style, as in PostgreSQL.
-///
-/// A style that depends on column types (quoting only non-numeric columns, say) is a set of
-/// per-column flags for [`CsvWriter::write_field_forced`], PostgreSQL's `FORCE_QUOTE (col,
-/// ...)`; it belongs with whoever knows the column types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QuoteStyle {
-    /// Only where needed (PostgreSQL's default).
-    #[default]
-    Minimal,
-    /// Every non-NULL value (PostgreSQL's `FORCE_QUOTE *`).
-    All,
 }
 
 /// Options PostgreSQL would refuse, with the reason it gives.
@@ -158,8 +140,8 @@ impl CsvOptions {
 /// let writer = CsvWriter::new(&CsvOptions::default(), 3)?;
 /// let mut out = Vec::new();
 /// writer.write_header(&mut out, ["id", "name", "note"]);
-/// writer.write_row(&mut out, [Some(&b"1"[..]), Some(b"say \"hi\""), None]);
-/// writer.write_row(&mut out, [Some(&b"2"[..]), Some(b""), Some(b"a,b")]);
+/// writer.write_row(&mut out, [Some(&b"1"[..]), Some(b"say \"hi\""), None], false);
+/// writer.write_row(&mut out, [Some(&b"2"[..]), Some(b""), Some(b"a,b")], false);
 /// assert_eq!(out, b"id,name,note\n1,\"say \"\"hi\"\"\",\n2,\"\",\"a,b\"\n");
 /// # Ok::<(), rowpipe::encode::CsvOptionsError>(())
 /// ```
@@ -169,7 +151,6 @@ pub struct CsvWriter {
     quote: u8,
     escape: u8,
     null: Box<[u8]>,
-    force_all: bool,
     /// `\.` alone on a line would end the data for PostgreSQL's older readers, and it is
     /// alone on its line only when the row has one field.
     single_column: bool,
@@ -187,22 +168,21 @@ impl CsvWriter {
             quote: options.quote,
             escape,
             null: options.null.as_bytes().into(),
-            force_all: options.quote_style == QuoteStyle::All,
             single_column: columns == 1,
             needs_quotes: ByteSet::of(&[options.delimiter, options.quote, b'\r', b'\n']),
         })
     }
 
-    /// Writes one field: `None` is NULL. Whether a value is quoted follows the content and
-    /// the [`QuoteStyle`].
+    /// Writes one field: `None` is NULL. A value is quoted where its content needs it.
     #[inline]
     pub fn write_field<B: BufMut>(&self, out: &mut B, value: Option<&[u8]>) {
-        self.write_field_forced(out, value, self.force_all);
+        self.write_field_forced(out, value, false);
     }
 
     /// Writes one field, quoting a non-NULL value whatever its content when `force_quote`
-    /// (PostgreSQL's `FORCE_QUOTE` for this column), and where needed otherwise. The
-    /// [`QuoteStyle`] is not consulted.
+    /// (PostgreSQL's `FORCE_QUOTE` for this column), and where needed otherwise. NULLs and
+    /// header names are never forced, as in PostgreSQL; which columns are forced is for
+    /// whoever knows their types (see `CsvQuoting`).
     #[inline]
     pub fn write_field_forced<B: BufMut>(
         &self,
@@ -229,17 +209,19 @@ impl CsvWriter {
         out.put_u8(b'\n');
     }
 
-    /// Writes a whole row: the fields with separators between them, then the row's end.
+    /// Writes a whole row: the fields with separators between them, then the row's end;
+    /// every non-NULL value quoted when `force_quote` (PostgreSQL's `FORCE_QUOTE *`).
     pub fn write_row<'v, B: BufMut>(
         &self,
         out: &mut B,
         fields: impl IntoIterator<Item = Option<&'v [u8]>>,
+        force_quote: bool,
     ) {
         for (index, field) in fields.into_iter().enumerate() {
             if index > 0 {
                 self.write_separator(out);
             }
-            self.write_field(out, field);
+            self.write_field_forced(out, field, force_quote);
         }
         self.end_row(out);
     }
@@ -409,7 +391,7 @@ mod tests {
     fn rows_are_joined_by_the_delimiter_and_end_with_lf() {
         let writer = writer(&CsvOptions::default(), 3);
         let mut out = Vec::new();
-        writer.write_row(&mut out, [Some(&b"1"[..]), None, Some(b"")]);
+        writer.write_row(&mut out, [Some(&b"1"[..]), None, Some(b"")], false);
         writer.write_field(&mut out, Some(b"x"));
         writer.write_separator(&mut out);
         writer.write_field(&mut out, None);
@@ -424,7 +406,7 @@ mod tests {
         let writer = writer(&CsvOptions::default(), 0);
         let mut out = Vec::new();
         writer.write_header(&mut out, Vec::<&str>::new());
-        writer.write_row(&mut out, []);
+        writer.write_row(&mut out, [], false);
         assert_eq!(out, b"\n\n");
     }
 
@@ -432,8 +414,8 @@ mod tests {
     fn a_single_null_column_writes_empty_lines() {
         let writer = writer(&CsvOptions::default(), 1);
         let mut out = Vec::new();
-        writer.write_row(&mut out, [None]);
-        writer.write_row(&mut out, [Some(&b""[..])]);
+        writer.write_row(&mut out, [None], false);
+        writer.write_row(&mut out, [Some(&b""[..])], false);
         assert_eq!(out, b"\n\"\"\n");
     }
 
@@ -451,28 +433,18 @@ mod tests {
     }
 
     #[test]
-    fn header_names_are_never_force_quoted() {
-        let options = CsvOptions {
-            quote_style: QuoteStyle::All,
-            ..CsvOptions::default()
-        };
-        let writer = writer(&options, 2);
-        let mut out = BytesMut::new();
-        writer.write_header(&mut out, [String::from("id"), String::from("a,b")]);
-        assert_eq!(&out[..], b"id,\"a,b\"\n");
-    }
-
-    #[test]
     fn quote_all_quotes_every_value_but_not_null() {
-        let options = CsvOptions {
-            quote_style: QuoteStyle::All,
-            ..CsvOptions::default()
-        };
-        assert_eq!(field_with(&options, Some(b"plain"), 2), "\"plain\"");
-        assert_eq!(field_with(&options, Some(b""), 2), "\"\"");
-        assert_eq!(field_with(&options, Some(b"a\"b"), 2), "\"a\"\"b\"");
-        assert_eq!(field_with(&options, Some(b"\\."), 2), "\"\\.\"");
-        assert_eq!(field_with(&options, None, 2), "");
+        let writer = writer(&CsvOptions::default(), 2);
+        let mut out = Vec::new();
+        let values = [
+            Some(&b"plain"[..]),
+            Some(b""),
+            Some(b"a\"b"),
+            Some(b"\\."),
+            None,
+        ];
+        writer.write_row(&mut out, values, true);
+        assert_eq!(out, b"\"plain\",\"\",\"a\"\"b\",\"\\.\",\n");
     }
 
     #[test]
@@ -498,7 +470,7 @@ mod tests {
         assert_eq!(field_with(&options, Some(b"a;b"), 2), "\"a;b\"");
         let writer = writer(&options, 2);
         let mut out = Vec::new();
-        writer.write_row(&mut out, [Some(&b"1"[..]), Some(b"2")]);
+        writer.write_row(&mut out, [Some(&b"1"[..]), Some(b"2")], false);
         assert_eq!(out, b"1;2\n");
 
         let tab = CsvOptions {
@@ -563,12 +535,17 @@ mod tests {
     }
 
     /// The rules as plainly as they can be said, to check the fast scan against.
-    fn reference(options: &CsvOptions, value: Option<&[u8]>, columns: usize) -> Vec<u8> {
+    fn reference(
+        options: &CsvOptions,
+        value: Option<&[u8]>,
+        columns: usize,
+        forced: bool,
+    ) -> Vec<u8> {
         let Some(value) = value else {
             return options.null.as_bytes().to_vec();
         };
         let escape = options.escape.unwrap_or(options.quote);
-        let quote = options.quote_style == QuoteStyle::All
+        let quote = forced
             || value == options.null.as_bytes()
             || (columns == 1 && value == b"\\.")
             || value
@@ -611,15 +588,10 @@ mod tests {
                 quote: b'\'',
                 escape: Some(b'\\'),
                 null: "\\N".to_owned(),
-                quote_style: QuoteStyle::Minimal,
-            },
-            CsvOptions {
-                quote_style: QuoteStyle::All,
-                ..CsvOptions::default()
             },
         ];
         let mut random = XorShift(0x2545_f491_4f6c_dd1d);
-        for options in &option_sets {
+        for (options, forced) in option_sets.iter().flat_map(|o| [(o, false), (o, true)]) {
             for columns in [1, 2] {
                 let writer = writer(options, columns);
                 for _ in 0..20_000 {
@@ -629,10 +601,10 @@ mod tests {
                         .map(|_| alphabet[(random.next() % alphabet.len() as u64) as usize])
                         .collect();
                     let mut out = Vec::new();
-                    writer.write_field(&mut out, Some(&value));
+                    writer.write_field_forced(&mut out, Some(&value), forced);
                     assert_eq!(
                         out,
-                        reference(options, Some(&value), columns),
+                        reference(options, Some(&value), columns, forced),
                         "value {:?} with {options:?}",
                         value.escape_ascii().to_string()
                     );
@@ -653,7 +625,7 @@ mod tests {
                     writer.write_field(&mut out, Some(&value));
                     assert_eq!(
                         out,
-                        reference(&CsvOptions::default(), Some(&value), 2),
+                        reference(&CsvOptions::default(), Some(&value), 2, false),
                         "{special:?} at {at} of {len}"
                     );
                 }

@@ -10,7 +10,7 @@ pub mod json;
 pub mod table;
 pub mod text;
 
-pub use csv::{CsvOptions, CsvOptionsError, CsvWriter, QuoteStyle};
+pub use csv::{CsvOptions, CsvOptionsError, CsvWriter};
 pub use json::{JsonArrayEncoder, JsonLinesEncoder};
 pub use table::{CsvEncoder, CsvQuoting, CsvSettings, EXCEL_MAX_ROWS, TsvEncoder};
 

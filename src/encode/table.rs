@@ -25,8 +25,7 @@ pub enum CsvQuoting {
 /// Everything that shapes a CSV download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvSettings {
-    /// Delimiter, quote, escape and NULL string; its `quote_style` is not used (see
-    /// `quoting`).
+    /// Delimiter, quote, escape and NULL string.
     pub options: CsvOptions,
     pub quoting: CsvQuoting,
     /// Write the column names as the first line.

@@ -10,11 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::database::pg_error_details;
+use crate::export::OutputError;
 use crate::format::Format;
-use crate::pipeline::{OpenError, OutputError};
+use crate::pipeline::OpenError;
 use crate::request::RequestError;
 use crate::source::SourceError;
+use crate::source::error::pg_error_details;
 use crate::source::typed::Rejected;
 use crate::stage::StreamError;
 

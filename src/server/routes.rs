@@ -27,7 +27,7 @@ use crate::escape::OneLine;
 use crate::format::Format;
 use crate::pipeline;
 use crate::progress::Progress;
-use crate::request::Request as Download;
+use crate::request::ExportRequest;
 use crate::sink::{DownloadLog, http_body};
 use crate::source::SourceError;
 
@@ -237,7 +237,7 @@ async fn download(
         })?;
 
     let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
-    let request = Download::build(&dataset, format, pairs)?;
+    let request = ExportRequest::build(&dataset, format, pairs)?;
     if method == Method::HEAD {
         // A body of unknown length, as a download's: an empty one would be announced as
         // `Content-Length: 0`, and a client would take the file for empty.
@@ -322,7 +322,7 @@ fn is_whole_range(range: &HeaderValue) -> bool {
 
 /// A warning header for an Excel download whose estimated row count already passes the
 /// sheet limit (the header line takes one of its rows).
-async fn excel_row_warning(state: &AppState, request: &Download) -> Option<HeaderValue> {
+async fn excel_row_warning(state: &AppState, request: &ExportRequest) -> Option<HeaderValue> {
     let estimate = database::estimate_rows(state.pool(), &request.query.sql).await?;
     let rows = request
         .query

@@ -1,10 +1,9 @@
 //! What can go wrong while reading from the database, with enough context to tell an
-//! operator what happened and a client whether to retry.
+//! operator what happened and a client whether to retry, and how a database error is
+//! described in one line.
 
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
-
-use crate::database::{describe_pg_error, describe_pool_error};
 
 /// A failure of a source, before or during streaming.
 #[derive(Debug, thiserror::Error)]
@@ -69,5 +68,61 @@ impl SourceError {
                     .is_some_and(|error| error.is_closed() || error.as_db_error().is_none()),
             },
         }
+    }
+}
+
+/// A one-line description of a database error for operators: severity, SQLSTATE, message,
+/// and the server's detail and hint when it gave them (see [`pg_error_details`]).
+pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            text.push_str(&pg_error_details(error).unwrap_or_default());
+            text
+        }
+        None => with_causes(error),
+    }
+}
+
+/// The part of [`describe_pg_error`]'s text that holds the server's DETAIL and HINT: ` (the
+/// detail); hint: the hint`. They can quote row values (a failed cast, a key conflict), so
+/// they go to the log, never into an HTTP client's error body.
+pub fn pg_error_details(error: &tokio_postgres::Error) -> Option<String> {
+    let db = error.as_db_error()?;
+    let mut text = String::new();
+    if let Some(detail) = db.detail() {
+        text.push_str(" (");
+        text.push_str(detail);
+        text.push(')');
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str("; hint: ");
+        text.push_str(hint);
+    }
+    (!text.is_empty()).then_some(text)
+}
+
+/// An error's message followed by those of its causes ("error connecting to server:
+/// Connection refused"), skipping a cause whose text the message already contains.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = error.source();
+    }
+    text
+}
+
+/// Describes a failure to get a connection from the pool.
+pub fn describe_pool_error(error: &PoolError) -> String {
+    match error {
+        PoolError::Backend(error) => describe_pg_error(error),
+        PoolError::Timeout(_) => "timed out waiting for a database connection".to_owned(),
+        other => other.to_string(),
     }
 }

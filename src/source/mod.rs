@@ -7,4 +7,4 @@ pub mod postgres;
 pub mod typed;
 
 pub use error::SourceError;
-pub use postgres::{CopyOptions, CopyStream, copy_csv, copy_text};
+pub use postgres::{CopyStream, copy_csv, copy_text};

@@ -23,13 +23,6 @@ use super::SourceError;
 use super::guard::ConnectionGuard;
 use crate::progress::Progress;
 
-/// How to run an export query.
-#[derive(Debug, Clone, Default)]
-pub struct CopyOptions {
-    /// Cancels the query when it runs longer than this; `None` leaves the server's setting.
-    pub statement_timeout: Option<Duration>,
-}
-
 /// Starts `COPY (<sql>) TO STDOUT (FORMAT csv, HEADER)` on a pooled connection: the
 /// server formats every value.
 ///
@@ -38,20 +31,20 @@ pub struct CopyOptions {
 pub async fn copy_csv(
     pool: &Pool,
     sql: &str,
-    options: &CopyOptions,
+    statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
-    copy_server_text(pool, sql, "csv", options, progress).await
+    copy_server_text(pool, sql, "csv", statement_timeout, progress).await
 }
 
 /// Like [`copy_csv`], in PostgreSQL's text format (tab-separated, `\N`, escapes).
 pub async fn copy_text(
     pool: &Pool,
     sql: &str,
-    options: &CopyOptions,
+    statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
-    copy_server_text(pool, sql, "text", options, progress).await
+    copy_server_text(pool, sql, "text", statement_timeout, progress).await
 }
 
 /// `format` is one of two constants, never user input.
@@ -59,19 +52,24 @@ async fn copy_server_text(
     pool: &Pool,
     sql: &str,
     format: &'static str,
-    options: &CopyOptions,
+    statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
     let copy_sql = format!(
         "COPY (\n{}\n) TO STDOUT (FORMAT {format}, HEADER)",
         strip_terminator(sql)
     );
-    let (stream, ()) = start_copy(pool, options, RowCount::Pieces(progress), async |client| {
-        Ok((
-            Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
-            (),
-        ))
-    })
+    let (stream, ()) = start_copy(
+        pool,
+        statement_timeout,
+        RowCount::Pieces(progress),
+        async |client| {
+            Ok((
+                Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
+                (),
+            ))
+        },
+    )
     .await?;
     Ok(stream.expect("the COPY was started"))
 }
@@ -88,14 +86,14 @@ pub(super) type Pieces = Pin<Box<dyn Stream<Item = Result<Bytes, tokio_postgres:
 /// server merely rejected a statement, or is discarded if its state is unknown.
 pub(super) async fn start_copy<T>(
     pool: &Pool,
-    options: &CopyOptions,
+    statement_timeout: Option<Duration>,
     rows: RowCount,
     start: impl AsyncFnOnce(&Client) -> Result<(Option<Pieces>, T), tokio_postgres::Error>,
 ) -> Result<(Option<CopyStream>, T), SourceError> {
     let guard = ConnectionGuard::checkout(pool)
         .await
         .map_err(SourceError::Connect)?;
-    let begin = begin_statement(options);
+    let begin = begin_statement(statement_timeout);
     let started = async {
         guard.client().batch_execute(&begin).await?;
         start(guard.client()).await
@@ -132,9 +130,9 @@ pub(super) async fn start_copy<T>(
 }
 
 /// The statements that open an export's transaction. Only numbers are formatted into it.
-fn begin_statement(options: &CopyOptions) -> String {
+fn begin_statement(statement_timeout: Option<Duration>) -> String {
     let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    if let Some(timeout) = options.statement_timeout {
+    if let Some(timeout) = statement_timeout {
         begin.push_str(&format!(
             "; SET LOCAL statement_timeout = {}",
             timeout.as_millis().min(i32::MAX as u128)
@@ -258,15 +256,12 @@ mod tests {
 
     #[test]
     fn begin_sets_the_timeout_for_the_transaction_only() {
-        let options = CopyOptions {
-            statement_timeout: Some(Duration::from_secs(90)),
-        };
         assert_eq!(
-            begin_statement(&options),
+            begin_statement(Some(Duration::from_secs(90))),
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 90000"
         );
         assert_eq!(
-            begin_statement(&CopyOptions::default()),
+            begin_statement(None),
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
         );
     }

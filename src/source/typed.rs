@@ -31,6 +31,7 @@ use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use deadpool_postgres::Pool;
@@ -39,8 +40,9 @@ use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
 use super::SourceError;
-use super::postgres::{CopyOptions, CopyStream, Pieces, RowCount, start_copy, strip_terminator};
+use super::postgres::{CopyStream, Pieces, RowCount, start_copy, strip_terminator};
 use crate::escape::echo;
+use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
 use crate::value::datetime::Zone;
@@ -54,45 +56,6 @@ pub enum ValueForm {
     Text,
     /// `to_json` output (`jsonl`, `json`).
     Json,
-}
-
-/// Which columns rowpipe formats natively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Formatting {
-    /// Every column whose type and session settings rowpipe reproduces exactly.
-    #[default]
-    Native,
-    /// Every column by the server, in its text (or JSON) form.
-    Server,
-}
-
-/// The query of one export and what the request adds to it.
-#[derive(Debug, Clone, Default)]
-pub struct ExportQuery {
-    /// The dataset's query, with `$1`, `$2`, ... for its parameters.
-    pub sql: String,
-    /// Values for `$1`, `$2`, ..., in order, as text the declared types' input functions
-    /// parse. Always bound, never pasted into the SQL.
-    pub params: Vec<BoundParam>,
-    /// Only these columns, in this order.
-    pub columns: Option<Vec<String>>,
-    /// At most this many rows.
-    pub limit: Option<u64>,
-    /// The unique column the export is ordered by. With a key the whole export is read in
-    /// key order (so `limit` is repeatable and a broken export can be resumed), and the
-    /// keys are checked to increase strictly as they stream.
-    pub key: Option<String>,
-    /// Only the rows whose `key` column is greater than this value (needs `key`).
-    pub after: Option<String>,
-}
-
-/// A parameter value for the query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoundParam {
-    pub name: String,
-    /// The declared PostgreSQL type, e.g. `timestamptz`.
-    pub type_name: String,
-    pub value: String,
 }
 
 /// A request the query cannot serve: the caller's mistake, answered as such.
@@ -132,12 +95,12 @@ pub async fn copy_binary(
     query: &ExportQuery,
     form: ValueForm,
     formatting: Formatting,
-    options: &CopyOptions,
+    statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<(CopyStream, Schema), SourceError> {
     let sql = strip_terminator(&query.sql);
     let rows = RowCount::Downstream(progress);
-    let (stream, plan) = start_copy(pool, options, rows, async |client| {
+    let (stream, plan) = start_copy(pool, statement_timeout, rows, async |client| {
         let session = session_format(client).await?;
         let mut param_types = Vec::with_capacity(query.params.len());
         for param in &query.params {

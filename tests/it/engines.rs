@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use rowpipe::database::{self, PoolSettings};
+use rowpipe::export::{ExportQuery, Formatting, Output};
 use rowpipe::format::Format;
-use rowpipe::pipeline::{self, ExportOptions, Output};
+use rowpipe::pipeline::{self, ExportOptions};
 use rowpipe::progress::Progress;
-use rowpipe::source::typed::{ExportQuery, Formatting};
 
 use crate::harness::{TestDb, assert_bytes_eq};
 use crate::output::{QUERIES, fixture_db};

@@ -510,7 +510,7 @@ fn a_stream_dropped_outside_any_runtime_cancels_its_query() {
 
     use rowpipe::database::{PoolSettings, connect};
     use rowpipe::progress::Progress;
-    use rowpipe::source::{CopyOptions, copy_csv};
+    use rowpipe::source::copy_csv;
 
     let db = database("fail_no_runtime");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -524,12 +524,7 @@ fn a_stream_dropped_outside_any_runtime_cancels_its_query() {
     let sql = "SELECT g, CASE WHEN g = 1000 THEN pg_sleep(60)::text END, repeat('x', 100) \
                FROM generate_series(1, 2000) AS g";
     let stream = runtime
-        .block_on(copy_csv(
-            &pool,
-            sql,
-            &CopyOptions::default(),
-            Arc::new(Progress::new()),
-        ))
+        .block_on(copy_csv(&pool, sql, None, Arc::new(Progress::new())))
         .unwrap();
     wait_until(Duration::from_secs(10), "the query is sleeping", || {
         db.count_backends("state = 'active' AND wait_event = 'PgSleep'") == 1
