@@ -27,6 +27,15 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// The server's listening address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How long a client may accept no bytes of a response. A stalled client otherwise holds
+/// a database connection, and its backend's snapshot, for as long as it likes.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a client may take to send a request's headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open client connections at most.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long downloads may go on after a shutdown signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -97,13 +106,41 @@ impl Default for StreamConfig {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on; `--listen` overrides it.
     pub listen: Option<SocketAddr>,
     /// A download that would pass this many bytes fails (loudly, never a shorter file).
     pub max_bytes: Option<u64>,
+    /// A client that accepts no bytes of a response for this long has its connection
+    /// closed, and with it the download's query and database connection.
+    #[serde(default = "default_send_timeout", deserialize_with = "duration")]
+    pub send_timeout: Duration,
+    /// A client must send a request's headers within this long (also an idle keep-alive
+    /// connection's limit before its next request).
+    #[serde(default = "default_header_read_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Open client connections at most; more wait in the listen queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// After a shutdown signal, how long downloads still running may go on before they are
+    /// cut off (and so fail visibly for their clients).
+    #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_bytes: None,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
 }
 
 /// One `[[dataset]]` entry.
@@ -158,6 +195,18 @@ fn default_statement_timeout() -> Duration {
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_send_timeout() -> Duration {
+    DEFAULT_SEND_TIMEOUT
+}
+fn default_header_read_timeout() -> Duration {
+    DEFAULT_HEADER_READ_TIMEOUT
+}
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+fn default_shutdown_grace() -> Duration {
+    DEFAULT_SHUTDOWN_GRACE
 }
 fn default_chunk_size() -> usize {
     DEFAULT_CHUNK_SIZE
@@ -234,6 +283,23 @@ impl Config {
     fn validate(&self) -> Result<(), (String, String)> {
         if self.database.pool_size == 0 {
             return Err(("database.pool_size".into(), "expected at least 1".into()));
+        }
+        if self.server.max_connections == 0 {
+            return Err((
+                "server.max_connections".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        for (key, value) in [
+            ("server.send_timeout", self.server.send_timeout),
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout,
+            ),
+        ] {
+            if value.is_zero() {
+                return Err((key.into(), "expected more than 0s".into()));
+            }
         }
         if self.stream.chunk_size == 0 {
             return Err((

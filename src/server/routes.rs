@@ -1,4 +1,5 @@
-//! The routes: `GET /datasets`, `GET /datasets/{name}.{format}`, `GET /healthz`.
+//! The routes: `GET /datasets`, `GET /datasets/{name}.{format}`, `GET /livez`, `GET /readyz`
+//! (and `/healthz`, its old name).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +48,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/datasets", get(list_datasets))
         .route("/datasets/{file}", get(download))
-        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_errors))
@@ -362,8 +365,16 @@ fn content_disposition(filename: &str) -> HeaderValue {
     HeaderValue::from_str(&value).expect("only ASCII goes into the header")
 }
 
-/// `GET /healthz`: 200 when the database answers a trivial query, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /livez`: 200 while the process serves requests at all. It never asks the database,
+/// so a liveness probe does not restart rowpipe because the database is down (which a
+/// restart would not mend).
+async fn livez() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz` (and its old name `/healthz`): 200 when the database answers a trivial
+/// query within a few seconds, 503 otherwise: whether downloads can be served now.
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match tokio::time::timeout(HEALTH_TIMEOUT, database::ping(state.pool())).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
         Ok(Err(error)) => Err(ApiError::database(None, error)),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
 
@@ -19,15 +19,27 @@ struct Shared {
     pool: Pool,
     catalog: Catalog,
     export: ExportOptions,
+    server: ServerConfig,
 }
 
 impl AppState {
+    /// The state for `catalog` on `pool`, with every `[server]` bound at its default.
     pub fn new(pool: Pool, catalog: Catalog, export: ExportOptions) -> Self {
+        Self::with_server(pool, catalog, export, ServerConfig::default())
+    }
+
+    fn with_server(
+        pool: Pool,
+        catalog: Catalog,
+        export: ExportOptions,
+        server: ServerConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Shared {
                 pool,
                 catalog,
                 export,
+                server,
             }),
         }
     }
@@ -47,7 +59,12 @@ impl AppState {
         } else {
             Catalog::Configured(config.datasets())
         };
-        Ok(Self::new(pool, catalog, ExportOptions::from_config(config)))
+        Ok(Self::with_server(
+            pool,
+            catalog,
+            ExportOptions::from_config(config),
+            config.server.clone(),
+        ))
     }
 
     pub fn pool(&self) -> &Pool {
@@ -60,5 +77,10 @@ impl AppState {
 
     pub fn export(&self) -> &ExportOptions {
         &self.inner.export
+    }
+
+    /// The `[server]` bounds: timeouts, connection cap, shutdown grace.
+    pub fn server(&self) -> &ServerConfig {
+        &self.inner.server
     }
 }

@@ -19,6 +19,7 @@ mod key_order;
 mod output;
 mod request;
 mod resume;
+mod serve_limits;
 mod value_datetime;
 mod value_numbers;
 mod value_text;

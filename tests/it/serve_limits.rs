@@ -1,0 +1,200 @@
+//! Serving in front of a production database: clients that stall, send half a request or
+//! hold connections open cannot take the service down, health checks tell a dead process
+//! from an unreachable database, and shutdown lets downloads finish for a bounded time.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::harness::http::{self, Download};
+use crate::harness::server::free_local_addr;
+use crate::harness::{ServeProcess, TestDb, assert_bytes_eq, cluster, poll_until, wait_for_exit};
+
+/// A query that streams for far longer than any test runs, starting at once.
+const ENDLESS: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) AS filler \
+                       FROM generate_series(0, 999) a, generate_series(1, 100000) b";
+
+fn database(prefix: &str) -> TestDb {
+    let db = cluster().create_database(prefix);
+    db.execute("CREATE TABLE small AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 1000) g");
+    db
+}
+
+/// A config with `server` and `database` settings, serving `endless` and `small`.
+fn config(database: &str, server: &str) -> String {
+    format!(
+        "[database]\n{database}\n[server]\n{server}\n\
+         [[dataset]]\nname = \"endless\"\nsql = \"{ENDLESS}\"\n\
+         [[dataset]]\nname = \"small\"\ntable = \"small\"\n"
+    )
+}
+
+/// Clients that stop reading, more of them than the pool has connections: each has its
+/// connection closed after `send_timeout`, which frees its backend (blocked in a write,
+/// where PostgreSQL ignores a cancel); then downloads and health checks work again.
+#[test]
+fn stalled_clients_are_cut_off_and_free_the_database() {
+    let db = database("limits_stalled");
+    let server = ServeProcess::start_with_config(
+        db.url(),
+        &config("pool_size = 2", "send_timeout = \"2s\""),
+    );
+    let stalled: Vec<Download> = (0..2)
+        .map(|_| {
+            let mut download = Download::start(server.addr(), "/datasets/endless.csv");
+            assert_eq!(download.status(), 200);
+            download.read_body_bytes(1000);
+            download
+        })
+        .collect();
+    let blocked = || db.count_backends("wait_event = 'ClientWrite'");
+    assert!(
+        poll_until(Duration::from_secs(20), || blocked() == 2).is_some(),
+        "both backends wait to write to their stalled clients"
+    );
+    let freed = poll_until(Duration::from_secs(20), || {
+        db.count_backends("application_name = 'rowpipe' AND state = 'active'") == 0
+    });
+    assert!(freed.is_some(), "the stalled downloads' backends are gone");
+    let log = server.settled_log_lines("client stalled", Duration::from_secs(5));
+    assert_eq!(log.len(), 2, "{}", server.log());
+
+    // The pool is whole again: a download and the readiness check are answered.
+    let small = http::get_csv(server.addr(), "/datasets/small.csv");
+    assert_bytes_eq(&small.body, db.copy_csv("SELECT * FROM small"));
+    assert_eq!(http::get(server.addr(), "/readyz").status, 200);
+    // The stalled clients, reading at last, find their downloads broken off.
+    for download in stalled {
+        let response = download.finish();
+        assert!(
+            !response.complete,
+            "a cut-off download must not look complete"
+        );
+    }
+}
+
+/// A client that reads slowly but steadily is not taken for a stalled one.
+#[test]
+fn a_slow_steady_client_is_not_cut() {
+    let db = database("limits_slow");
+    let server = ServeProcess::start_with_config(db.url(), &config("", "send_timeout = \"1s\""));
+    let mut download = Download::start(server.addr(), "/datasets/endless.csv");
+    assert_eq!(download.status(), 200);
+    let started = Instant::now();
+    let mut read = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        read = download.read_body_bytes(read + 64 * 1024);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Still streaming: the socket buffers alone hold far less than this.
+    let before = download.body_bytes_read();
+    assert!(download.read_body_bytes(before + 8 * 1024 * 1024) >= before + 8 * 1024 * 1024);
+    assert!(!server.log().contains("client stalled"), "{}", server.log());
+    download.disconnect();
+}
+
+/// Half-sent request headers are dropped after `header_read_timeout`; at most
+/// `max_connections` connections are open, more wait until one closes.
+#[test]
+fn slow_headers_and_too_many_connections_are_bounded() {
+    let db = database("limits_connections");
+    let server = ServeProcess::start_with_config(
+        db.url(),
+        &config("", "header_read_timeout = \"1s\"\nmax_connections = 2"),
+    );
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(b"GET /datasets HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = half.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed after about 1s"
+    );
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+
+    // Two connections that send nothing yet take both slots; a third waits.
+    let first = TcpStream::connect(server.addr()).unwrap();
+    let second = TcpStream::connect(server.addr()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let waiting = std::thread::spawn({
+        let addr = server.addr();
+        move || {
+            let started = Instant::now();
+            let response = http::get(addr, "/livez");
+            (response.status, started.elapsed())
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    drop(first);
+    drop(second);
+    let (status, waited) = waiting.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        waited >= Duration::from_millis(400),
+        "answered while both slots were taken"
+    );
+}
+
+/// `/livez` answers while the process runs, whatever the database; `/readyz` (and its old
+/// name `/healthz`) only while the database answers.
+#[test]
+fn liveness_does_not_depend_on_the_database() {
+    let port = free_local_addr().port();
+    let url = format!("postgres://nobody@127.0.0.1:{port}/db?connect_timeout=1");
+    let server = ServeProcess::start(&url, &[]);
+    let live = http::get(server.addr(), "/livez");
+    assert_eq!(live.status, 200);
+    assert_eq!(live.json()["status"], "ok");
+    for path in ["/readyz", "/healthz"] {
+        let response = http::get(server.addr(), path);
+        assert_eq!(response.status, 503, "{path}");
+        assert_eq!(response.json()["error"]["code"], "database_unavailable");
+    }
+    let db = database("limits_ready");
+    let server = ServeProcess::start(db.url(), &[]);
+    for path in ["/livez", "/readyz", "/healthz"] {
+        assert_eq!(http::get(server.addr(), path).status, 200, "{path}");
+    }
+}
+
+/// On SIGTERM the server stops accepting, lets running downloads go on for
+/// `shutdown_grace`, then cuts them off: their clients see a broken transfer, the process
+/// says so and exits non-zero. Without downloads running it exits 0 at once.
+#[test]
+fn shutdown_gives_downloads_their_grace_then_cuts_them() {
+    let db = database("limits_shutdown");
+    let mut server =
+        ServeProcess::start_with_config(db.url(), &config("", "shutdown_grace = \"1s\""));
+    let mut download = Download::start(server.addr(), "/datasets/endless.csv");
+    download.read_body_bytes(1000);
+    let started = Instant::now();
+    server.signal("TERM");
+    let status = wait_for_exit(server.child(), Duration::from_secs(10), "SIGTERM");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the grace was given"
+    );
+    assert_eq!(status.code(), Some(1), "{}", server.log());
+    assert!(server.log().contains("cut off"), "{}", server.log());
+    assert!(!download.finish().complete);
+    assert!(
+        poll_until(Duration::from_secs(5), || db
+            .count_backends("application_name = 'rowpipe'")
+            == 0)
+        .is_some()
+    );
+    assert!(
+        TcpStream::connect(server.addr()).is_err(),
+        "no longer accepting"
+    );
+
+    let mut idle = ServeProcess::start_with_config(db.url(), &config("", ""));
+    let started = Instant::now();
+    idle.signal("TERM");
+    let status = wait_for_exit(idle.child(), Duration::from_secs(10), "SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", idle.log());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
