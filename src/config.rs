@@ -34,6 +34,9 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open client connections at most.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long a download waits for a pooled connection. Short: with downloads capped at the
+/// pool's size a wait means trouble, and a quick 503 beats a hanging client.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long downloads may go on after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -67,6 +70,9 @@ pub struct DatabaseConfig {
     /// Longest opening a connection may take.
     #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
     pub connect_timeout: Duration,
+    /// Longest a download waits for a pooled connection when all are busy.
+    #[serde(default = "default_acquire_timeout", deserialize_with = "duration")]
+    pub acquire_timeout: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -76,6 +82,7 @@ impl Default for DatabaseConfig {
             pool_size: DEFAULT_POOL_SIZE,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             connect_timeout: default_connect_timeout(),
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -124,6 +131,9 @@ pub struct ServerConfig {
     /// Open client connections at most; more wait in the listen queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Downloads running at once at most; more are answered 503 at once. Default: the
+    /// pool's size, so that no download waits for a connection.
+    pub max_downloads: Option<usize>,
     /// After a shutdown signal, how long downloads still running may go on before they are
     /// cut off (and so fail visibly for their clients).
     #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
@@ -138,6 +148,7 @@ impl Default for ServerConfig {
             send_timeout: DEFAULT_SEND_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_downloads: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -161,6 +172,8 @@ pub struct DatasetConfig {
     pub key: Option<String>,
     /// More rows than this fail the download (loudly, never a shorter file).
     pub max_rows: Option<u64>,
+    /// Downloads of this dataset running at once at most; more are answered 503 at once.
+    pub max_concurrent: Option<usize>,
 }
 
 /// A parameter is a query-string key: a plain identifier, not one of the download
@@ -195,6 +208,9 @@ fn default_statement_timeout() -> Duration {
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_acquire_timeout() -> Duration {
+    DEFAULT_ACQUIRE_TIMEOUT
 }
 fn default_send_timeout() -> Duration {
     DEFAULT_SEND_TIMEOUT
@@ -284,11 +300,13 @@ impl Config {
         if self.database.pool_size == 0 {
             return Err(("database.pool_size".into(), "expected at least 1".into()));
         }
-        if self.server.max_connections == 0 {
-            return Err((
-                "server.max_connections".into(),
-                "expected at least 1".into(),
-            ));
+        for (key, value) in [
+            ("server.max_connections", Some(self.server.max_connections)),
+            ("server.max_downloads", self.server.max_downloads),
+        ] {
+            if value == Some(0) {
+                return Err((key.into(), "expected at least 1".into()));
+            }
         }
         for (key, value) in [
             ("server.send_timeout", self.server.send_timeout),
@@ -332,8 +350,25 @@ impl Config {
             dataset
                 .to_dataset()
                 .map_err(|(field, message)| (key(field), message))?;
+            if dataset.max_concurrent == Some(0) {
+                return Err((key("max_concurrent"), "expected at least 1".into()));
+            }
         }
         Ok(())
+    }
+
+    /// The downloads that may run at once: `[server] max_downloads`, else the pool's size.
+    pub fn max_downloads(&self) -> usize {
+        self.server.max_downloads.unwrap_or(self.database.pool_size)
+    }
+
+    /// Each configured dataset's own limit on downloads at once, where it has one.
+    pub fn dataset_limits(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.datasets.iter().filter_map(|dataset| {
+            dataset
+                .max_concurrent
+                .map(|limit| (dataset.name.as_str(), limit))
+        })
     }
 
     /// The datasets the file declares, ready to serve.

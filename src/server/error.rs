@@ -6,11 +6,12 @@
 //! carries the message in an extension so the logging middleware can log it once.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::export::OutputError;
+use super::state::Busy;
 use crate::format::Format;
 use crate::pipeline::OpenError;
 use crate::request::RequestError;
@@ -52,6 +53,8 @@ pub enum ApiError {
     Request(#[from] RequestError),
     #[error(transparent)]
     BadOutput(#[from] OutputError),
+    #[error(transparent)]
+    Busy(#[from] Busy),
     /// The server sent data rowpipe could not decode: a bug, or a server it does not know.
     #[error("{}{error}", dataset.as_deref().map(|d| format!("dataset {d:?}: ")).unwrap_or_default())]
     Encode {
@@ -112,6 +115,7 @@ impl ApiError {
             ApiError::RangeNotSupported => (StatusCode::BAD_REQUEST, "range_not_supported"),
             ApiError::Request(error) => (StatusCode::BAD_REQUEST, request_code(error)),
             ApiError::BadOutput(_) => (StatusCode::BAD_REQUEST, "invalid_option"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_downloads"),
             ApiError::Source {
                 error: SourceError::Rejected(rejected),
                 ..
@@ -160,6 +164,9 @@ fn rejected_status(rejected: &Rejected) -> (StatusCode, &'static str) {
         Rejected::UnknownParamType { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
     }
 }
+
+/// What a 503 asks a client to wait before it retries, in seconds.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 /// What the logging middleware needs of an error response: the whole message for the log
 /// (the client's body leaves out the database's DETAIL and HINT), and the body, to which
@@ -220,6 +227,12 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), json!(message));
         body.extend(extra);
         let mut response = (status, Json(json!({ "error": body.clone() }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy, or the database is: worth a retry, after a moment.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         response
             .extensions_mut()
             .insert(ErrorReport { logged, body });

@@ -106,11 +106,11 @@ async fn log_errors(request: Request, next: Next) -> Response {
 async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let datasets = state
         .catalog()
-        .datasets(state.pool())
+        .datasets(state.control_pool())
         .await
         .map_err(|error| ApiError::database(None, error))?;
     let client = state
-        .pool()
+        .control_pool()
         .get()
         .await
         .map_err(|error| ApiError::database(None, SourceError::Connect(error)))?;
@@ -232,7 +232,7 @@ async fn download(
     };
     let dataset = state
         .catalog()
-        .find(state.pool(), name)
+        .find(state.control_pool(), name)
         .await
         .map_err(|error| ApiError::database(None, error))?
         .ok_or_else(|| ApiError::UnknownDataset {
@@ -249,6 +249,9 @@ async fn download(
         set_download_headers(response.headers_mut(), &dataset, format);
         return Ok(response);
     }
+    // Past a limit on downloads at once the answer is an immediate 503, never a wait. The
+    // slots are held by the body, so they are free again however the download ends.
+    let admission = state.admit(&dataset.name)?;
     let mut options = state.export().clone();
     options.limits.max_rows = dataset.max_rows;
     // Before the export takes its connection: with every connection busy, the estimate
@@ -277,7 +280,12 @@ async fn download(
         Some(Err(error)) => return Err(ApiError::stream(&dataset.name, error)),
         None => None,
     };
-    let body = stream::iter(first.map(Ok)).chain(chunks);
+    let body = stream::iter(first.map(Ok))
+        .chain(chunks)
+        .map(move |chunk| {
+            let _held = &admission;
+            chunk
+        });
     let log = DownloadLog {
         request_id: request_id
             .map(|Extension(id)| id.to_string())
@@ -326,7 +334,7 @@ fn is_whole_range(range: &HeaderValue) -> bool {
 /// A warning header for an Excel download whose estimated row count already passes the
 /// sheet limit (the header line takes one of its rows).
 async fn excel_row_warning(state: &AppState, request: &ExportRequest) -> Option<HeaderValue> {
-    let estimate = database::estimate_rows(state.pool(), &request.query.sql).await?;
+    let estimate = database::estimate_rows(state.control_pool(), &request.query.sql).await?;
     let rows = request
         .query
         .limit
@@ -375,7 +383,7 @@ async fn livez() -> Json<Value> {
 /// `GET /readyz` (and its old name `/healthz`): 200 when the database answers a trivial
 /// query within a few seconds, 503 otherwise: whether downloads can be served now.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(HEALTH_TIMEOUT, database::ping(state.pool())).await {
+    match tokio::time::timeout(HEALTH_TIMEOUT, database::ping(state.control_pool())).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
         Ok(Err(error)) => Err(ApiError::database(None, error)),
         Err(_) => Err(ApiError::database(

@@ -1,13 +1,24 @@
-//! What every request handler shares: the pool, the catalog and the export settings.
+//! What every request handler shares: the pools, the catalog, the export settings and the
+//! limits on downloads running at once.
+//!
+//! Downloads and everything else use separate pools. Listing, describing, estimating and
+//! health checks take a connection of a small pool of their own, so they are answered
+//! while every download connection is busy (a load balancer's health check must not queue
+//! behind downloads), and a download takes one connection of the download pool, once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
+
+/// Connections of the pool for everything but downloads.
+const CONTROL_POOL_SIZE: usize = 2;
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -17,29 +28,71 @@ pub struct AppState {
 
 struct Shared {
     pool: Pool,
+    control: Pool,
     catalog: Catalog,
     export: ExportOptions,
     server: ServerConfig,
+    downloads: Limit,
+    per_dataset: HashMap<String, Limit>,
+}
+
+/// A bound on downloads running at once.
+struct Limit {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Limit {
+    fn new(max: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+}
+
+/// Downloads are at a limit: answered at once, never queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{running} downloads {scope} are running, the most allowed at once; retry shortly")]
+pub struct Busy {
+    /// `"on this server"` or `"of dataset \"name\""`.
+    pub scope: String,
+    pub running: usize,
+}
+
+/// The slots a running download holds; they are free again when it is dropped.
+#[derive(Debug)]
+pub struct Admission {
+    _permits: Vec<OwnedSemaphorePermit>,
 }
 
 impl AppState {
-    /// The state for `catalog` on `pool`, with every `[server]` bound at its default.
+    /// The state for `catalog` with one pool for everything and every bound at its
+    /// default.
     pub fn new(pool: Pool, catalog: Catalog, export: ExportOptions) -> Self {
-        Self::with_server(pool, catalog, export, ServerConfig::default())
+        let config = Config::default();
+        Self::assemble(pool.clone(), pool, catalog, export, &config)
     }
 
-    fn with_server(
+    fn assemble(
         pool: Pool,
+        control: Pool,
         catalog: Catalog,
         export: ExportOptions,
-        server: ServerConfig,
+        config: &Config,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
                 pool,
+                control,
                 catalog,
                 export,
-                server,
+                server: config.server.clone(),
+                downloads: Limit::new(config.max_downloads()),
+                per_dataset: config
+                    .dataset_limits()
+                    .map(|(name, max)| (name.to_owned(), Limit::new(max)))
+                    .collect(),
             }),
         }
     }
@@ -51,24 +104,33 @@ impl AppState {
         let settings = PoolSettings {
             pool_size: config.database.pool_size,
             connect_timeout: config.database.connect_timeout,
-            ..PoolSettings::default()
+            wait_timeout: config.database.acquire_timeout,
         };
         let pool = database::connect(database_url, &settings)?;
+        let control = database::connect(
+            database_url,
+            &PoolSettings {
+                pool_size: CONTROL_POOL_SIZE,
+                ..settings
+            },
+        )?;
         let catalog = if config.datasets.is_empty() {
             Catalog::PublicSchema
         } else {
             Catalog::Configured(config.datasets())
         };
-        Ok(Self::with_server(
-            pool,
-            catalog,
-            ExportOptions::from_config(config),
-            config.server.clone(),
-        ))
+        let export = ExportOptions::from_config(config);
+        Ok(Self::assemble(pool, control, catalog, export, config))
     }
 
+    /// The pool downloads take their connection from.
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
+    }
+
+    /// The pool for listing, describing, estimating and health checks.
+    pub fn control_pool(&self) -> &Pool {
+        &self.inner.control
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -82,5 +144,21 @@ impl AppState {
     /// The `[server]` bounds: timeouts, connection cap, shutdown grace.
     pub fn server(&self) -> &ServerConfig {
         &self.inner.server
+    }
+
+    /// Takes a slot for a download of `dataset`, server-wide and the dataset's own, or
+    /// says which limit is reached.
+    pub fn admit(&self, dataset: &str) -> Result<Admission, Busy> {
+        let take = |limit: &Limit, scope: String| {
+            limit.slots.clone().try_acquire_owned().map_err(|_| Busy {
+                scope,
+                running: limit.max,
+            })
+        };
+        let mut permits = vec![take(&self.inner.downloads, "on this server".to_owned())?];
+        if let Some(limit) = self.inner.per_dataset.get(dataset) {
+            permits.push(take(limit, format!("of dataset {dataset:?}"))?);
+        }
+        Ok(Admission { _permits: permits })
     }
 }

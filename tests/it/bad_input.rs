@@ -539,6 +539,31 @@ const CONFIG_CASES: &[ConfigCase] = &[
         expected: &["listen", "socket address"],
     },
     ConfigCase {
+        what: "max_downloads = 0",
+        toml: "[server]\nmax_downloads = 0\n",
+        expected: &["server.max_downloads", "at least 1"],
+    },
+    ConfigCase {
+        what: "max_connections = 0",
+        toml: "[server]\nmax_connections = 0\n",
+        expected: &["server.max_connections", "at least 1"],
+    },
+    ConfigCase {
+        what: "send_timeout = 0s",
+        toml: "[server]\nsend_timeout = \"0s\"\n",
+        expected: &["server.send_timeout", "more than 0s"],
+    },
+    ConfigCase {
+        what: "a bad shutdown_grace",
+        toml: "[server]\nshutdown_grace = \"soon\"\n",
+        expected: &["shutdown_grace", "invalid duration"],
+    },
+    ConfigCase {
+        what: "max_concurrent = 0",
+        toml: "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\nmax_concurrent = 0\n",
+        expected: &["dataset[0].max_concurrent", "at least 1"],
+    },
+    ConfigCase {
         what: "chunk_size = 0",
         toml: "[stream]\nchunk_size = 0\n",
         expected: &["stream.chunk_size", "at least 1"],

@@ -198,3 +198,56 @@ fn shutdown_gives_downloads_their_grace_then_cuts_them() {
     assert_eq!(status.code(), Some(0), "{}", idle.log());
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// Past the limits on downloads at once (server-wide, by default the pool's size, and a
+/// dataset's own) a download is answered 503 at once, with `Retry-After`, never queued;
+/// listings and health checks have connections of their own and are answered all the same.
+#[test]
+fn downloads_past_their_limits_are_refused_at_once() {
+    let db = database("limits_overload");
+    let config = format!(
+        "{}\n[[dataset]]\nname = \"endless_one\"\nsql = \"{ENDLESS}\"\nmax_concurrent = 1\n",
+        config("pool_size = 2", "")
+    );
+    let server = ServeProcess::start_with_config(db.url(), &config);
+    let hold = |path: &str| {
+        let mut download = Download::start(server.addr(), path);
+        assert_eq!(download.status(), 200, "{path}");
+        download.read_body_bytes(1000);
+        download
+    };
+    let refused = |path: &str, scope: &str| {
+        let started = Instant::now();
+        let response = http::get(server.addr(), path);
+        assert!(started.elapsed() < Duration::from_secs(1), "{path}: not at once");
+        assert_eq!(response.status, 503, "{path}: {}", response.text());
+        assert_eq!(response.header("retry-after"), Some("5"));
+        let error = &response.json()["error"];
+        assert_eq!(error["code"], "too_many_downloads");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(scope), "{message}");
+    };
+
+    // A dataset's own limit, while the server has room.
+    let one = hold("/datasets/endless_one.csv");
+    refused("/datasets/endless_one.csv", "of dataset \"endless_one\"");
+    let small = http::get_csv(server.addr(), "/datasets/small.csv");
+    assert_bytes_eq(&small.body, db.copy_csv("SELECT * FROM small"));
+
+    // The server's limit: the pool's size. Health and listing still answer at once.
+    let two = hold("/datasets/endless.csv");
+    refused("/datasets/small.csv", "on this server");
+    for path in ["/readyz", "/datasets"] {
+        let started = Instant::now();
+        assert_eq!(http::get(server.addr(), path).status, 200, "{path}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{path} queued");
+    }
+
+    // A download that ends gives its slots back.
+    one.disconnect();
+    drop(two);
+    let freed = poll_until(Duration::from_secs(5), || {
+        http::get(server.addr(), "/datasets/small.csv").status == 200
+    });
+    assert!(freed.is_some(), "the slots came back");
+}
