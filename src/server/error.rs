@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::export::OutputError;
 use super::state::Busy;
+use crate::export::OutputError;
 use crate::format::Format;
 use crate::pipeline::OpenError;
 use crate::request::RequestError;
@@ -158,6 +158,7 @@ fn rejected_status(rejected: &Rejected) -> (StatusCode, &'static str) {
         Rejected::UnknownColumn { .. } => (StatusCode::BAD_REQUEST, "unknown_column"),
         Rejected::AmbiguousColumn { .. } => (StatusCode::BAD_REQUEST, "ambiguous_column"),
         Rejected::InvalidAfter { .. } => (StatusCode::BAD_REQUEST, "invalid_after"),
+        Rejected::AfterWithoutKey => (StatusCode::BAD_REQUEST, "not_resumable"),
         // The dataset's key is not one of its columns: the operator's to fix.
         Rejected::UnknownKey { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
         // The dataset's own declaration is wrong: the operator's to fix.
@@ -229,9 +230,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(json!({ "error": body.clone() }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Busy, or the database is: worth a retry, after a moment.
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
         response
             .extensions_mut()

@@ -77,6 +77,9 @@ pub enum Rejected {
     AmbiguousColumn { given: String },
     #[error("the key column {key:?} is not in the result; the columns are: {}", .valid.join(", "))]
     UnknownKey { key: String, valid: Vec<String> },
+    /// `after` only means something in key order.
+    #[error("after= needs a key column to resume in the order of")]
+    AfterWithoutKey,
     #[error("after={} is not a valid value of the key column {key:?} ({message})", echo(.value))]
     InvalidAfter {
         key: String,
@@ -269,6 +272,9 @@ impl Plan {
         form: ValueForm,
         formatting: Formatting,
     ) -> Result<Plan, Rejected> {
+        if query.after.is_some() && query.key.is_none() {
+            return Err(Rejected::AfterWithoutKey);
+        }
         let names: Vec<String> = described.iter().map(|c| c.name().to_owned()).collect();
         let find = |given: &str| -> Result<usize, Rejected> {
             let mut matches = names.iter().enumerate().filter(|(_, name)| *name == given);

@@ -66,3 +66,44 @@ fn native_formatting_equals_the_servers_in_every_format() {
         }
     }
 }
+
+/// Through the library, a resume point without a key is refused rather than ignored (which
+/// would export everything, silently).
+#[test]
+fn after_without_a_key_is_refused() {
+    use rowpipe::pipeline::OpenError;
+    use rowpipe::source::SourceError;
+    use rowpipe::source::typed::Rejected;
+
+    let db = crate::harness::cluster().create_database("engines_after_no_key");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let pool = database::connect(db.url(), &PoolSettings::default()).expect("pool");
+        let query = ExportQuery {
+            sql: "SELECT 1 AS id".to_owned(),
+            after: Some("0".to_owned()),
+            ..ExportQuery::default()
+        };
+        let opened = pipeline::open(
+            &pool,
+            &query,
+            &Output::new(Format::Csv),
+            &ExportOptions::default(),
+            Arc::new(Progress::new()),
+        )
+        .await;
+        assert!(
+            matches!(
+                opened,
+                Err(OpenError::Source(SourceError::Rejected(
+                    Rejected::AfterWithoutKey
+                )))
+            ),
+            "{:?}",
+            opened.err()
+        );
+    });
+}
