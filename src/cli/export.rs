@@ -122,9 +122,11 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     };
     let pool =
         database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
-    if let (DatasetQuery::Table(table), None) = (&dataset.query, &dataset.key) {
-        // A whole table is exported in the order of its primary key, and so resumable,
-        // as the server's discovered tables are.
+    if let (Some(_), DatasetQuery::Table(table), None) = (&args.table, &dataset.query, &dataset.key)
+    {
+        // A whole table named by --table is exported in the order of its primary key, and
+        // so resumable, as the server's discovered tables are (a configured dataset has the
+        // key its config gives it, as it has in the server).
         dataset.key = catalog::primary_key(&pool, table)
             .await
             .map_err(|error| CliError::Failed(error.to_string()))?;
