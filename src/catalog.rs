@@ -277,7 +277,8 @@ fn servable_name(bytes: Vec<u8>) -> Option<String> {
             if warned.insert(bytes) {
                 tracing::warn!(
                     name = ?name,
-                    "skipping a relation of schema public whose name is not valid UTF-8"
+                    "a name that is not valid UTF-8 cannot be served: that relation is not \
+                     offered (or that key column not used)"
                 );
             }
         })

@@ -1296,6 +1296,7 @@ fn a_name_that_cannot_be_served_is_skipped_alone() {
         assert_eq!(good.text(), "id\n1\n2\n");
     }
     let warnings = server.settled_log_lines("not valid UTF-8", Duration::from_secs(10));
+    assert!(warnings[0].contains("bad\u{fffd}name"), "{warnings:?}");
     assert_eq!(warnings.len(), 1, "{}", server.log());
 }
 
