@@ -544,13 +544,12 @@ fn export_honours_the_config_files_bounds() {
     let export = |args: &[&str]| run(export_cmd(db.url(), &["--config", config, "-q"]).args(args));
 
     // max_bytes from the file; the flag overrides it.
-    let output = export(&["--dataset", "all"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
-    assert!(
-        stderr_text(&output).contains("10000"),
-        "{}",
-        stderr_text(&output)
-    );
+    let fails_with = |output: Output, code: i32, needle: &str| {
+        let stderr = stderr_text(&output);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(needle), "{needle} not in {stderr}");
+    };
+    fails_with(export(&["--dataset", "all"]), 1, "10000");
     let output = export(&["--dataset", "all", "--max-bytes", "1000000"]);
     assert!(output.status.success(), "{}", stderr_text(&output));
     assert_bytes_eq(&output.stdout, db.copy_csv("SELECT * FROM t ORDER BY id"));
@@ -564,12 +563,7 @@ fn export_honours_the_config_files_bounds() {
         "--header",
         "false",
     ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr_text(&output).contains("copy engine"),
-        "{}",
-        stderr_text(&output)
-    );
+    fails_with(output, 2, "copy engine");
     let output = export(&[
         "--dataset",
         "all",
@@ -583,13 +577,7 @@ fn export_honours_the_config_files_bounds() {
     assert!(output.status.success(), "{}", stderr_text(&output));
 
     // The file's statement_timeout; the flag overrides it; no file, no timeout of rowpipe's.
-    let output = export(&["--dataset", "slow"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_text(&output).contains("57014"),
-        "{}",
-        stderr_text(&output)
-    );
+    fails_with(export(&["--dataset", "slow"]), 1, "57014");
     let output = export(&["--dataset", "slow", "--statement-timeout", "10s"]);
     assert!(output.status.success(), "{}", stderr_text(&output));
     let output = run(&mut export_cmd(

@@ -11,37 +11,44 @@ use futures_util::TryStreamExt;
 use rowpipe::database::{self, PoolSettings};
 use rowpipe::export::{ExportQuery, Formatting, Output};
 use rowpipe::format::Format;
-use rowpipe::pipeline::{self, ExportOptions};
+use rowpipe::pipeline::{self, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
+use rowpipe::source::SourceError;
+use rowpipe::source::typed::Rejected;
 
 use crate::harness::{TestDb, assert_bytes_eq};
 use crate::output::{QUERIES, fixture_db};
 
 /// The whole export of `sql` in `format`, formatted by `formatting`.
 fn export(db: &TestDb, sql: &str, format: Format, formatting: Formatting) -> Vec<u8> {
+    let query = ExportQuery {
+        sql: sql.to_owned(),
+        ..ExportQuery::default()
+    };
+    let mut output = Output::new(format);
+    output.formatting = formatting;
+    collect(db, &query, &output).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Opens `query` as `output` through the library, in a runtime of its own, and collects
+/// the whole export; or why it could not start.
+fn collect(db: &TestDb, query: &ExportQuery, output: &Output) -> Result<Vec<u8>, OpenError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
         let pool = database::connect(db.url(), &PoolSettings::default()).expect("pool");
-        let query = ExportQuery {
-            sql: sql.to_owned(),
-            ..ExportQuery::default()
-        };
-        let mut output = Output::new(format);
-        output.formatting = formatting;
         let chunks = pipeline::open(
             &pool,
-            &query,
-            &output,
+            query,
+            output,
             &ExportOptions::default(),
             Arc::new(Progress::new()),
         )
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        .await?;
         let chunks: Vec<_> = chunks.try_collect().await.expect("a complete export");
-        chunks.concat()
+        Ok(chunks.concat())
     })
 }
 
@@ -71,39 +78,20 @@ fn native_formatting_equals_the_servers_in_every_format() {
 /// would export everything, silently).
 #[test]
 fn after_without_a_key_is_refused() {
-    use rowpipe::pipeline::OpenError;
-    use rowpipe::source::SourceError;
-    use rowpipe::source::typed::Rejected;
-
     let db = crate::harness::cluster().create_database("engines_after_no_key");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
-        let pool = database::connect(db.url(), &PoolSettings::default()).expect("pool");
-        let query = ExportQuery {
-            sql: "SELECT 1 AS id".to_owned(),
-            after: Some("0".to_owned()),
-            ..ExportQuery::default()
-        };
-        let opened = pipeline::open(
-            &pool,
-            &query,
-            &Output::new(Format::Csv),
-            &ExportOptions::default(),
-            Arc::new(Progress::new()),
-        )
-        .await;
-        assert!(
-            matches!(
-                opened,
-                Err(OpenError::Source(SourceError::Rejected(
-                    Rejected::AfterWithoutKey
-                )))
-            ),
-            "{:?}",
-            opened.err()
-        );
-    });
+    let query = ExportQuery {
+        sql: "SELECT 1 AS id".to_owned(),
+        after: Some("0".to_owned()),
+        ..ExportQuery::default()
+    };
+    let opened = collect(&db, &query, &Output::new(Format::Csv));
+    assert!(
+        matches!(
+            opened,
+            Err(OpenError::Source(SourceError::Rejected(
+                Rejected::AfterWithoutKey
+            )))
+        ),
+        "{opened:?}"
+    );
 }
