@@ -196,20 +196,26 @@ fn a_terminated_backend_aborts_the_response_and_is_logged_once() {
 /// The `rows=` and `bytes=` of a failure log line against the `body` the client got.
 ///
 /// Bytes are counted as they are handed to hyper, all of which reaches a client that
-/// reads to the end. Rows are counted upstream, so they may run ahead of the body by what
+/// reads to the end, but for the last chunk, which hyper may drop when the error closes
+/// the connection. Rows are counted upstream, so they may run ahead of the body by what
 /// the stages between hold (prefetch depth 4 and one more chunk being filled, a portal's
 /// 64 KiB batch), but never behind it.
 #[track_caller]
 fn assert_counts_match_the_body(line: &str, body: &[u8]) {
     const CHUNK: u64 = 64 * 1024;
-    const HELD_BYTES: u64 = (4 + 3) * CHUNK;
+    // Prefetch depth 4, one chunk being filled, rechunk's, a portal batch, and the last
+    // chunk hyper may have dropped.
+    const HELD_BYTES: u64 = (4 + 3 + 1) * CHUNK;
     /// The shortest row of [`ENDLESS`]: one digit, a comma, 100 `x`s, a line break.
     const MIN_ROW_BYTES: u64 = 103;
     let (rows, bytes) = (log_number(line, "rows"), log_number(line, "bytes"));
     let received = body.len() as u64;
-    assert_eq!(
-        bytes, received,
-        "bytes= is what the client received: {line}"
+    // hyper may drop the last chunk it was handed, unwritten, when the error closes the
+    // connection (seen on a loaded machine): at most one chunk between the two.
+    assert!(
+        received <= bytes && bytes <= received + CHUNK,
+        "bytes= is what the client received, give or take the last chunk: {received} \
+         received; {line}"
     );
     let lines = data_lines(body);
     assert!(
