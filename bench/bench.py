@@ -28,6 +28,13 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
            its primary key is its key, so the export is read in key order.
   memory   the server's VmHWM after downloading a 200,000-row copy of the
            table (``bench_mixed_small``, fresh server) vs. the N-row table.
+  overload a server with a pool of 16 (so 16 downloads at once) under two loads.
+           Under its limit: 8 clients that stall (send a request, read nothing) and
+           7 that read at 1 MB/s; a normal client's curl download of
+           ``bench_mixed_small`` is timed beside the same download on the idle
+           server (target: at most 1.5x). Over it: 64 clients at 1 MB/s and 8
+           stalled ones; how many are admitted, how fast the rest are refused
+           (503), the server's peak RSS and the database connections it holds.
   variants (with --variants) chunk size 8/64/256 KiB x prefetch depth 0/1/4,
            through ``rowpipe export --chunk-size/--prefetch-depth`` and
            ``rowpipe serve --config FILE`` ([stream] chunk_size/prefetch_depth).
@@ -91,7 +98,8 @@ SMALL_TABLE = "bench_mixed_small"
 TABLE_VERSION = "v2"
 CHUNK = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "keyed", "params", "memory")
+MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "keyed", "params", "memory",
+                "overload")
 # The measurements --baseline repeats with the baseline's binary.
 BASELINE_MEASUREMENTS = ("export", "jsonl", "serve", "keyed")
 # The references, by case name: psql's COPY CSV, and psql's row_to_json lines,
@@ -1159,6 +1167,122 @@ def measure_memory(args, cluster: Cluster, rowpipe: Path, logdir: Path,
     return result
 
 
+class LoadClient(threading.Thread):
+    """One client of the overload measurement, on a raw socket: sends a GET, reads the
+    status line, then reads nothing (``rate`` 0: stalled) or ``rate`` bytes a second,
+    until told to stop."""
+
+    def __init__(self, port: int, path: str, rate: int, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.port, self.path, self.rate, self.stop = port, path, rate, stop
+        self.status: int | None = None
+        self.answered_in: float | None = None
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+                sock.sendall(f"GET {self.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+                head = b""
+                while b"\r\n" not in head:
+                    piece = sock.recv(4096)
+                    if not piece:
+                        return
+                    head += piece
+                self.answered_in = time.perf_counter() - started
+                self.status = int(head.split(b" ", 2)[1])
+                if self.status != 200:
+                    return
+                step = 64 * 1024
+                while not self.stop.is_set():
+                    if self.rate == 0:
+                        self.stop.wait(0.5)
+                        continue
+                    if not sock.recv(step):
+                        return
+                    self.stop.wait(step / self.rate)
+        except OSError:
+            pass
+
+
+def rowpipe_connections(cluster: Cluster) -> int:
+    return int(cluster.psql("SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = 'rowpipe'").strip())
+
+
+def measure_overload(args, cluster: Cluster, rowpipe: Path, logdir: Path) -> list[Table]:
+    """A normal client's download beside stalled and slow ones, under and over the
+    server's limit on downloads at once."""
+    config = logdir / "overload.toml"
+    config.write_text("[database]\npool_size = 16\n"
+                      "[[dataset]]\nname = \"big\"\ntable = \"bench_mixed\"\n"
+                      "[[dataset]]\nname = \"small\"\ntable = \"bench_mixed_small\"\n")
+    small = run_measured(psql_copy_cmd(cluster, SMALL_TABLE), hash_stdout=True).csv
+    server = Server(rowpipe, cluster, logdir, "overload", config)
+    rows, notes = [], []
+    try:
+        server.start()
+        server.verify("small.csv", small)
+        idle = median([server.download("small.csv", small)[0] for _ in range(args.rounds)])
+
+        def load(stalled: int, slow: int) -> tuple[list[LoadClient], threading.Event]:
+            stop = threading.Event()
+            clients = ([LoadClient(server.port, "/datasets/big.csv", 0, stop)
+                        for _ in range(stalled)] +
+                       [LoadClient(server.port, "/datasets/big.csv", 1_000_000, stop)
+                        for _ in range(slow)])
+            for client in clients:
+                client.start()
+            deadline = time.monotonic() + 30
+            while any(c.status is None and c.is_alive() for c in clients):
+                if time.monotonic() > deadline:
+                    raise BenchError("overload: clients were not answered within 30 s")
+                time.sleep(0.05)
+            time.sleep(1.0)  # let the stalled ones fill their socket buffers
+            return clients, stop
+
+        clients, stop = load(8, 7)
+        try:
+            loaded = median([server.download("small.csv", small)[0]
+                             for _ in range(args.rounds)])
+            held = rowpipe_connections(cluster)
+        finally:
+            stop.set()
+        rows.append(["8 stalled + 7 at 1 MB/s (under the limit of 16)",
+                     str(sum(c.status == 200 for c in clients)), "0",
+                     fmt(idle, ".3f"), fmt(loaded, ".3f"), fmt(loaded / idle, ".2f"),
+                     str(held), fmt(mb(server.vm_hwm_kb()), ".1f")])
+        for client in clients:
+            client.join(timeout=5)
+        time.sleep(1.0)
+
+        clients, stop = load(8, 64)
+        try:
+            admitted = [c for c in clients if c.status == 200]
+            refused = [c for c in clients if c.status == 503]
+            held = rowpipe_connections(cluster)
+            slowest_refusal = max((c.answered_in for c in refused), default=None)
+        finally:
+            stop.set()
+        rows.append(["8 stalled + 64 at 1 MB/s (over the limit)", str(len(admitted)),
+                     str(len(refused)), fmt(idle, ".3f"), "n/a", "n/a", str(held),
+                     fmt(mb(server.vm_hwm_kb()), ".1f")])
+        notes.append("refused downloads were answered 503 within "
+                     f"{fmt(slowest_refusal, '.3f')} s at the slowest (never queued).")
+        for client in clients:
+            client.join(timeout=5)
+    finally:
+        server.stop()
+    notes += ["normal client: curl downloading bench_mixed_small (medians of --rounds); "
+              "target: loaded at most 1.5x idle.",
+              "db connections: rowpipe's connections in pg_stat_activity under the load "
+              "(the download pool of 16 and the listing/health pool of 2)."]
+    return [Table("Overload: stalled and slow clients (pool_size 16)",
+                  ["load", "admitted", "refused (503)", "normal client idle s",
+                   "normal client loaded s", "loaded / idle", "db connections",
+                   "server VmHWM MB"], rows, notes)]
+
+
 def git(*args: str) -> str:
     return run_checked(["git", "-C", str(REPO), *args]).strip()
 
@@ -1190,7 +1314,7 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
     args.provenance = provenance(args)
     needs_rowpipe = any(m in args.only
                         for m in ("export", "copy", "jsonl", "serve", "keyed", "params",
-                                  "memory"))
+                                  "memory", "overload"))
     rowpipe = resolve_rowpipe(args) if needs_rowpipe else None
     cluster.start()
     ensure_tables(cluster, args.rows, args.small_rows)
@@ -1214,6 +1338,8 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
         memory = measure_memory(args, cluster, rowpipe, logdir, csv, cases)
 
     tables = build_tables(cases, memory, args.rows, nbytes)
+    if "overload" in args.only:
+        tables += measure_overload(args, cluster, rowpipe, logdir)
     against = baseline_table(cases)
     if against is not None:
         tables.insert(1, against)
