@@ -211,6 +211,7 @@ async fn export(
         OpenError::Output(error) => CliError::Usage(error.to_string()),
         OpenError::Source(SourceError::Rejected(rejected)) => CliError::Usage(rejected.to_string()),
         OpenError::Source(error) => CliError::Failed(error.to_string()),
+        error @ OpenError::Compress(_) => CliError::Failed(error.to_string()),
     })?;
     match &args.output {
         Some(path) => write_to_file(chunks, path, part_mode, progress)

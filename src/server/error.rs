@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::export::OutputError;
 use super::state::Busy;
+use crate::export::OutputError;
 use crate::format::Format;
 use crate::pipeline::OpenError;
 use crate::request::RequestError;
@@ -84,6 +84,10 @@ impl ApiError {
         match error {
             OpenError::Output(error) => ApiError::BadOutput(error),
             OpenError::Source(error) => ApiError::database(Some(dataset), error),
+            OpenError::Compress(error) => ApiError::Encode {
+                dataset: Some(dataset.to_owned()),
+                error: StreamError::Compress(error),
+            },
         }
     }
 
@@ -229,9 +233,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(json!({ "error": body.clone() }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Busy, or the database is: worth a retry, after a moment.
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
         response
             .extensions_mut()

@@ -280,12 +280,10 @@ async fn download(
         Some(Err(error)) => return Err(ApiError::stream(&dataset.name, error)),
         None => None,
     };
-    let body = stream::iter(first.map(Ok))
-        .chain(chunks)
-        .map(move |chunk| {
-            let _held = &admission;
-            chunk
-        });
+    let body = stream::iter(first.map(Ok)).chain(chunks).map(move |chunk| {
+        let _held = &admission;
+        chunk
+    });
     let log = DownloadLog {
         request_id: request_id
             .map(|Extension(id)| id.to_string())

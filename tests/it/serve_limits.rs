@@ -219,7 +219,10 @@ fn downloads_past_their_limits_are_refused_at_once() {
     let refused = |path: &str, scope: &str| {
         let started = Instant::now();
         let response = http::get(server.addr(), path);
-        assert!(started.elapsed() < Duration::from_secs(1), "{path}: not at once");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{path}: not at once"
+        );
         assert_eq!(response.status, 503, "{path}: {}", response.text());
         assert_eq!(response.header("retry-after"), Some("5"));
         let error = &response.json()["error"];
