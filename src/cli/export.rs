@@ -394,7 +394,8 @@ fn parse_compress(name: &str) -> Result<CompressFlag, String> {
     if name.eq_ignore_ascii_case("none") {
         return Ok(CompressFlag(None));
     }
-    name.parse().map(|compression| CompressFlag(Some(compression)))
+    name.parse()
+        .map(|compression| CompressFlag(Some(compression)))
 }
 
 /// The compression a file's name asks for: `orders.csv.gz` is gzip, `orders.csv.zst` zstd.
