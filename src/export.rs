@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::encode::{CsvOptionsError, CsvSettings};
-use crate::format::Format;
+use crate::format::{Compression, Format};
 
 /// The query of one export and what the request adds to it.
 #[derive(Debug, Clone, Default)]
@@ -93,10 +93,13 @@ impl FromStr for Engine {
     }
 }
 
-/// What one export writes: the format and its options.
+/// What one export writes: the format and its options, and the compression around it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     pub format: Format,
+    /// Compress the format's bytes into a gzip or zstd file of them; `None` writes them as
+    /// they are.
+    pub compression: Option<Compression>,
     /// CSV's options; `header` applies to `tsv` too, the rest to `csv` alone.
     pub csv: CsvSettings,
     /// Let the server format every column (the typed engine's reference in tests).
@@ -108,6 +111,7 @@ impl Output {
     pub fn new(format: Format) -> Self {
         Self {
             format,
+            compression: None,
             csv: CsvSettings::default(),
             formatting: Formatting::Native,
         }

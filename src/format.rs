@@ -1,7 +1,10 @@
-//! The output formats rowpipe can produce, and what each one is called on the wire.
+//! The output formats rowpipe can produce, the compressions it can wrap them in, and what
+//! each one is called on the wire.
 //!
-//! A format is chosen by a URL suffix (`/datasets/orders.csv`) or by `--format`; this module
-//! is the one place that maps those names to a format and a format to its HTTP metadata.
+//! A format is chosen by a URL suffix (`/datasets/orders.csv`) or by `--format`, a
+//! compression by a second suffix (`orders.csv.gz`), `Accept-Encoding`, `-o FILE.zst` or
+//! `--compress`; this module is the one place that maps those names to a format or a
+//! compression and either one to its HTTP metadata.
 
 use std::fmt;
 use std::str::FromStr;
@@ -90,6 +93,71 @@ impl FromStr for Format {
     }
 }
 
+/// A compression of a download's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// gzip (RFC 1952): every client and tool reads it.
+    Gzip,
+    /// Zstandard (RFC 8878): faster, and smaller files, where the client reads it.
+    Zstd,
+}
+
+impl Compression {
+    /// Every supported compression, in order of preference when a client accepts several
+    /// equally: zstd compresses faster and smaller.
+    pub const ALL: &'static [Compression] = &[Compression::Zstd, Compression::Gzip];
+
+    /// The name used in `--compress`, config keys and log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The file-name extension and URL suffix, without the dot: `orders.csv.gz`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gz",
+            Compression::Zstd => "zst",
+        }
+    }
+
+    /// The `Content-Type` of a compressed file served as itself (`orders.csv.gz`).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/gzip",
+            Compression::Zstd => "application/zstd",
+        }
+    }
+
+    /// The compression a file-name extension (without the dot) stands for, in any case.
+    pub fn from_extension(extension: &str) -> Option<Compression> {
+        Compression::ALL
+            .iter()
+            .copied()
+            .find(|compression| compression.extension().eq_ignore_ascii_case(extension))
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Compression::ALL
+            .iter()
+            .copied()
+            .find(|compression| compression.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| format!("unknown compression {name:?} (supported: gzip, zstd, none)"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +169,16 @@ mod tests {
         assert_eq!("jsonl".parse::<Format>(), Ok(Format::Jsonl));
         assert_eq!("Json".parse::<Format>(), Ok(Format::Json));
         assert_eq!("tsv".parse::<Format>(), Ok(Format::Tsv));
+    }
+
+    #[test]
+    fn compressions_by_name_and_extension() {
+        assert_eq!("GZIP".parse::<Compression>(), Ok(Compression::Gzip));
+        assert_eq!("zstd".parse::<Compression>(), Ok(Compression::Zstd));
+        assert!("brotli".parse::<Compression>().is_err());
+        assert_eq!(Compression::from_extension("GZ"), Some(Compression::Gzip));
+        assert_eq!(Compression::from_extension("zst"), Some(Compression::Zstd));
+        assert_eq!(Compression::from_extension("csv"), None);
     }
 
     #[test]

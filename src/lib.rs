@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! source (binary COPY / portal) -> encode (csv, tsv, jsonl, json) -> limit
-//!     -> rechunk (pieces -> fixed-size chunks) -> prefetch -> sink (HTTP, file, stdout)
+//!     -> [compress (gzip, zstd)] -> rechunk (pieces -> fixed-size chunks) -> prefetch
+//!     -> sink (HTTP, file, stdout)
 //! ```
 //!
 //! [`pipeline::open`] assembles them for one export. Each stage is usable on its own: a

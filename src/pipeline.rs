@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! typed engine: source (binary COPY or portal) -> encode (csv, tsv, jsonl, json)
-//!                   -> limit -> rechunk -> prefetch
-//! copy engine:  source (COPY csv/text, the server's own output) -> limit -> rechunk -> prefetch
+//!                   -> limit -> [compress] -> rechunk -> prefetch
+//! copy engine:  source (COPY csv/text, the server's own output) -> limit -> [compress]
+//!                   -> rechunk -> prefetch
 //! ```
+//!
+//! Compress runs only when the output asks for it; after limit, so that `max_bytes` counts
+//! the uncompressed bytes, and before rechunk, so that the chunks sent stay full-sized.
 //!
 //! The CLI and the server both call [`open`], so a download and a file export run the same
 //! pipeline and differ only in their sink.
@@ -27,14 +31,15 @@ use crate::source::postgres::strip_terminator;
 use crate::source::typed::{ValueForm, copy_binary};
 use crate::source::{SourceError, copy_csv, copy_text};
 use crate::stage::{
-    KeyOrder, Limit, Limits, Prefetch, Rechunk, StreamError, encode, limit, prefetch, rechunk,
+    Compressor, KeyOrder, Limits, Prefetch, Rechunk, StreamError, compress, encode, limit,
+    prefetch, rechunk,
 };
 
 /// The bytes of a running export, before chunking.
 type Pieces = Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send + Unpin>;
 
 /// The chunks of one running export.
-pub type ChunkStream = Prefetch<Rechunk<Limit<Pieces>>>;
+pub type ChunkStream = Prefetch<Rechunk<Pieces>>;
 
 /// How to run exports: the query's limits, the byte stages' bounds and the engine.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +74,9 @@ pub enum OpenError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The compressor cannot start (a level the config should have refused).
+    #[error("cannot start compressing: {0}")]
+    Compress(#[source] std::io::Error),
 }
 
 /// Starts exporting the result of `query` as `output`.
@@ -85,6 +93,14 @@ pub async fn open(
     let engine = options.stream.engine;
     output.check_engine(engine, query)?;
     let chunk_size = options.stream.chunk_size;
+    // Before the query starts: a compressor that cannot start should cost no query.
+    let compressor = output
+        .compression
+        .map(|compression| {
+            Compressor::new(compression, options.stream.level(compression), chunk_size)
+        })
+        .transpose()
+        .map_err(OpenError::Compress)?;
     let pieces: Pieces = match (engine, output.format) {
         (Engine::Copy, format) => {
             // The server's own output cannot be checked row by row, but it can be ordered.
@@ -134,8 +150,13 @@ pub async fn open(
             ))
         }
     };
+    let limited = limit(pieces, options.limits, progress);
+    let bytes: Pieces = match compressor {
+        Some(core) => Box::new(compress(limited, core)),
+        None => Box::new(limited),
+    };
     Ok(prefetch(
-        rechunk(limit(pieces, options.limits, progress), chunk_size),
+        rechunk(bytes, chunk_size),
         options.stream.prefetch_depth,
     ))
 }

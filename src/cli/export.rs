@@ -1,6 +1,7 @@
-//! `rowpipe export`: one query or table to a file (atomically) or to stdout.
+//! `rowpipe export`: one query or table to a file (atomically) or to stdout, compressed
+//! when the file's name ends in `.gz` or `.zst`, or when `--compress` says so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use rowpipe::catalog::{self, Dataset, DatasetQuery, TableName};
 use rowpipe::config::{Config, parse_duration};
 use rowpipe::database::{self, PoolSettings};
 use rowpipe::export::Engine;
-use rowpipe::format::Format;
+use rowpipe::format::{Compression, Format};
 use rowpipe::pipeline::{self, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
 use rowpipe::request::{ExportRequest, is_reserved};
@@ -76,6 +77,10 @@ pub struct ExportArgs {
     /// Output format: csv, tsv, jsonl or json.
     #[arg(long, default_value = "csv", value_name = "FORMAT")]
     format: Format,
+    /// Compress the output: gzip, zstd or none [default: by the -o file's name, `.gz` or
+    /// `.zst`, else none]. Levels: the config file's `[stream]` gzip_level, zstd_level.
+    #[arg(long, value_parser = parse_compress, value_name = "gzip|zstd|none")]
+    compress: Option<CompressFlag>,
     /// Write the header line (csv, tsv).
     #[arg(long, value_name = "true|false")]
     header: Option<String>,
@@ -133,6 +138,10 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     }
     let mut request = ExportRequest::build(&dataset, args.format, pairs)
         .map_err(|error| CliError::Usage(error.to_string()))?;
+    request.output.compression = match args.compress {
+        Some(CompressFlag(given)) => given,
+        None => args.output.as_deref().and_then(compression_by_name),
+    };
     let part_mode = part_mode(&args, &dataset, &mut request)?;
     let options = export_options(&args, &config, &dataset);
 
@@ -213,6 +222,7 @@ async fn export(
         OpenError::Output(error) => CliError::Usage(error.to_string()),
         OpenError::Source(SourceError::Rejected(rejected)) => CliError::Usage(rejected.to_string()),
         OpenError::Source(error) => CliError::Failed(error.to_string()),
+        error @ OpenError::Compress(_) => CliError::Failed(error.to_string()),
     })?;
     match &args.output {
         Some(path) => write_to_file(chunks, path, part_mode, progress)
@@ -240,6 +250,17 @@ fn part_mode(
     let Some(output) = &args.output else {
         return Ok(PartMode::Fresh);
     };
+    let compressed = request.output.compression.is_some();
+    if compressed && args.resume {
+        // Keeping the complete rows of a broken compressed file would mean decompressing it
+        // and compressing those rows anew: not a resume. Say so rather than pretend.
+        return Err(CliError::Usage(format!(
+            "--resume cannot continue a compressed export ({}): a compressed file cannot be \
+             cut after its last complete row; export again (a failed compressed export \
+             leaves no part file), or export uncompressed to resume",
+            output.display()
+        )));
+    }
     let part = part_path(output);
     if !args.resume && std::fs::symlink_metadata(&part).is_ok() {
         // Never overwritten: it may be another export's, running now, or the rows of a
@@ -249,7 +270,7 @@ fn part_mode(
              it{}; remove it to start afresh",
             part.display(),
             output.display(),
-            if dataset.key.is_some() {
+            if dataset.key.is_some() && !compressed {
                 " (rerun with --resume to continue it)"
             } else {
                 ""
@@ -265,6 +286,10 @@ fn part_mode(
             Ok(PartMode::Fresh)
         };
     };
+    if compressed {
+        // Its part file could not be resumed (above), so it is not kept either.
+        return Ok(PartMode::Fresh);
+    }
     if !args.resume || std::fs::symlink_metadata(&part).is_err() {
         return Ok(PartMode::FreshKept);
     }
@@ -361,6 +386,23 @@ fn request_pairs(args: &ExportArgs) -> Result<Vec<(String, String)>, CliError> {
         pairs.push((name.to_owned(), value.to_owned()));
     }
     Ok(pairs)
+}
+
+/// `--compress`: a compression, or none.
+#[derive(Debug, Clone, Copy)]
+struct CompressFlag(Option<Compression>);
+
+fn parse_compress(name: &str) -> Result<CompressFlag, String> {
+    if name.eq_ignore_ascii_case("none") {
+        return Ok(CompressFlag(None));
+    }
+    name.parse()
+        .map(|compression| CompressFlag(Some(compression)))
+}
+
+/// The compression a file's name asks for: `orders.csv.gz` is gzip, `orders.csv.zst` zstd.
+fn compression_by_name(path: &Path) -> Option<Compression> {
+    Compression::from_extension(path.extension()?.to_str()?)
 }
 
 fn sink_failed(error: SinkError<StreamError>) -> CliError {

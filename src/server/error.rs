@@ -49,6 +49,12 @@ pub enum ApiError {
          and ask for the rest with after=<the last key> (datasets with a key; see /datasets)"
     )]
     RangeNotSupported,
+    #[error(
+        "this request's Accept-Encoding refuses identity, gzip and zstd, the only encodings \
+         rowpipe sends; accept one of them, or download the compressed file itself \
+         (/datasets/NAME.csv.gz or .csv.zst)"
+    )]
+    NotAcceptable,
     #[error(transparent)]
     Request(#[from] RequestError),
     #[error(transparent)]
@@ -84,6 +90,10 @@ impl ApiError {
         match error {
             OpenError::Output(error) => ApiError::BadOutput(error),
             OpenError::Source(error) => ApiError::database(Some(dataset), error),
+            OpenError::Compress(error) => ApiError::Encode {
+                dataset: Some(dataset.to_owned()),
+                error: StreamError::Compress(error),
+            },
         }
     }
 
@@ -113,6 +123,7 @@ impl ApiError {
                 "http_version_not_supported",
             ),
             ApiError::RangeNotSupported => (StatusCode::BAD_REQUEST, "range_not_supported"),
+            ApiError::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
             ApiError::Request(error) => (StatusCode::BAD_REQUEST, request_code(error)),
             ApiError::BadOutput(_) => (StatusCode::BAD_REQUEST, "invalid_option"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_downloads"),

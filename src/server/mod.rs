@@ -3,6 +3,7 @@
 //! [`app`] builds the router from an [`AppState`], so tests (and other programs) can drive
 //! it in-process or behind their own listener; [`serve`] runs it until a shutdown signal.
 
+mod accept_encoding;
 mod error;
 mod listen;
 mod request_id;

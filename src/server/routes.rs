@@ -1,5 +1,6 @@
-//! The routes: `GET /datasets`, `GET /datasets/{name}.{format}`, `GET /livez`, `GET /readyz`
-//! (and `/healthz`, its old name).
+//! The routes: `GET /datasets`, `GET /datasets/{name}.{format}` (and
+//! `{name}.{format}.{gz|zst}`, the compressed file itself), `GET /livez`, `GET /readyz` (and
+//! `/healthz`, its old name).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use tokio_postgres::types::{Kind, Type};
 
+use super::accept_encoding::{self, NotAcceptable};
 use super::error::ErrorReport;
 use super::request_id::{self, RequestId};
 use super::{ApiError, AppState};
@@ -25,7 +27,7 @@ use crate::catalog::Dataset;
 use crate::database;
 use crate::encode::EXCEL_MAX_ROWS;
 use crate::escape::OneLine;
-use crate::format::Format;
+use crate::format::{Compression, Format};
 use crate::pipeline;
 use crate::progress::Progress;
 use crate::request::ExportRequest;
@@ -219,16 +221,15 @@ async fn download(
     let Path(file) = file.map_err(|rejection| ApiError::BadRequest {
         message: rejection.body_text(),
     })?;
-    let (name, format) = match file.rsplit_once('.') {
-        Some((name, extension)) => {
-            let format = extension
-                .parse::<Format>()
-                .map_err(|_| ApiError::UnknownFormat {
-                    given: Some(extension.to_owned()),
-                })?;
-            (name, format)
-        }
-        None => return Err(ApiError::UnknownFormat { given: None }),
+    let (name, format, file_compression) = parse_file_name(&file)?;
+    let delivery = match file_compression {
+        // The compressed file itself: what the client asked for by name, whatever it accepts.
+        Some(compression) => Delivery::File(compression),
+        None => match accept_encoding::negotiate(headers.get_all(header::ACCEPT_ENCODING)) {
+            Ok(None) => Delivery::Plain,
+            Ok(Some(compression)) => Delivery::Encoded(compression),
+            Err(NotAcceptable) => return Err(ApiError::NotAcceptable),
+        },
     };
     let dataset = state
         .catalog()
@@ -240,13 +241,14 @@ async fn download(
         })?;
 
     let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
-    let request = ExportRequest::build(&dataset, format, pairs)?;
+    let mut request = ExportRequest::build(&dataset, format, pairs)?;
+    request.output.compression = delivery.compression();
     if method == Method::HEAD {
         // A body of unknown length, as a download's: an empty one would be announced as
         // `Content-Length: 0`, and a client would take the file for empty.
         let unknown_length = stream::empty::<Result<bytes::Bytes, std::convert::Infallible>>();
         let mut response = Body::from_stream(unknown_length).into_response();
-        set_download_headers(response.headers_mut(), &dataset, format);
+        set_download_headers(response.headers_mut(), &dataset, format, delivery);
         return Ok(response);
     }
     // Past a limit on downloads at once the answer is an immediate 503, never a wait. The
@@ -290,27 +292,93 @@ async fn download(
             .unwrap_or_default(),
         dataset: dataset.name.clone(),
         format,
+        compression: delivery.compression(),
         progress,
     };
     let mut response = http_body(body, log).into_response();
     let headers = response.headers_mut();
-    set_download_headers(headers, &dataset, format);
+    set_download_headers(headers, &dataset, format, delivery);
     if let Some(warning) = excel_warning {
         headers.insert("x-rowpipe-warning", warning);
     }
     Ok(response)
 }
 
+/// `orders.csv` -> (`orders`, csv, none); `orders.csv.gz` -> (`orders`, csv, gzip). A
+/// dataset's name may hold dots itself, so the suffixes are taken from the end.
+fn parse_file_name(file: &str) -> Result<(&str, Format, Option<Compression>), ApiError> {
+    let (rest, compression) = match file.rsplit_once('.') {
+        Some((rest, extension)) => match Compression::from_extension(extension) {
+            Some(compression) => (rest, Some(compression)),
+            None => (file, None),
+        },
+        None => (file, None),
+    };
+    match rest.rsplit_once('.') {
+        Some((name, extension)) => {
+            let format = extension
+                .parse::<Format>()
+                .map_err(|_| ApiError::UnknownFormat {
+                    given: Some(extension.to_owned()),
+                })?;
+            Ok((name, format, compression))
+        }
+        None => Err(ApiError::UnknownFormat { given: None }),
+    }
+}
+
+/// How a download's bytes are compressed, and how its headers say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// As they are: the request accepted identity (or said nothing).
+    Plain,
+    /// Compressed for the transfer, as the request's `Accept-Encoding` allowed: the client
+    /// undoes it, and keeps the file as uncompressed (`Content-Encoding`).
+    Encoded(Compression),
+    /// The compressed file itself, asked for by name (`orders.csv.gz`).
+    File(Compression),
+}
+
+impl Delivery {
+    fn compression(self) -> Option<Compression> {
+        match self {
+            Delivery::Plain => None,
+            Delivery::Encoded(compression) | Delivery::File(compression) => Some(compression),
+        }
+    }
+}
+
 /// The headers of a download, for `GET` and `HEAD` alike.
-fn set_download_headers(headers: &mut HeaderMap, dataset: &Dataset, format: Format) {
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(&format!("{}.{}", dataset.name, format.extension())),
-    );
+fn set_download_headers(
+    headers: &mut HeaderMap,
+    dataset: &Dataset,
+    format: Format,
+    delivery: Delivery,
+) {
+    let file_name = format!("{}.{}", dataset.name, format.extension());
+    let (content_type, file_name) = match delivery {
+        Delivery::File(compression) => (
+            compression.content_type(),
+            format!("{file_name}.{}", compression.extension()),
+        ),
+        Delivery::Plain | Delivery::Encoded(_) => (format.content_type(), file_name),
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&file_name));
+    match delivery {
+        Delivery::Encoded(compression) => {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(compression.name()),
+            );
+            headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        // The answer would differ with another Accept-Encoding: say so to caches.
+        Delivery::Plain => {
+            headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        Delivery::File(_) => {}
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -396,6 +464,27 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_give_dataset_format_and_compression() {
+        let parse = |file| parse_file_name(file).map_err(|error| error.to_string());
+        assert_eq!(parse("orders.csv").unwrap(), ("orders", Format::Csv, None));
+        assert_eq!(
+            parse("orders.csv.gz").unwrap(),
+            ("orders", Format::Csv, Some(Compression::Gzip))
+        );
+        assert_eq!(
+            parse("a.b.JSONL.ZST").unwrap(),
+            ("a.b", Format::Jsonl, Some(Compression::Zstd))
+        );
+        assert_eq!(
+            parse("orders.gz.tsv").unwrap(),
+            ("orders.gz", Format::Tsv, None)
+        );
+        assert!(parse("orders.gz").unwrap_err().contains("(none given)"));
+        assert!(parse("orders.xlsx.gz").unwrap_err().contains("\"xlsx\""));
+        assert!(parse("orders.csv.bz2").unwrap_err().contains("\"bz2\""));
+    }
 
     #[test]
     fn plain_file_names_are_quoted_as_they_are() {

@@ -6,7 +6,8 @@
 //! (curl exits 18) instead of a shorter file that looks complete. When the client goes
 //! away, the body is dropped, which drops the whole pipeline upstream and so cancels the
 //! query. axum reports body errors only at `trace` level, so the outcome is logged here:
-//! one line per download, never one per row.
+//! one line per download, never one per row. Its `bytes` are the bytes sent, compressed
+//! when the download is.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::escape::OneLine;
-use crate::format::Format;
+use crate::format::{Compression, Format};
 use crate::progress::Progress;
 
 /// What a download is, for its log line.
@@ -28,6 +29,8 @@ pub struct DownloadLog {
     pub request_id: String,
     pub dataset: String,
     pub format: Format,
+    /// The compression sent, by suffix or negotiated.
+    pub compression: Option<Compression>,
     pub progress: Arc<Progress>,
 }
 
@@ -72,6 +75,7 @@ where
             Some(Err(error)) => tracing::error!(
                 dataset = %OneLine(&log.dataset),
                 format = %log.format,
+                compression = log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
@@ -82,6 +86,7 @@ where
             None => tracing::info!(
                 dataset = %OneLine(&log.dataset),
                 format = %log.format,
+                compression = log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
@@ -101,6 +106,7 @@ impl<S> Drop for Observed<S> {
             tracing::warn!(
                 dataset = %OneLine(&self.log.dataset),
                 format = %self.log.format,
+                compression = self.log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),

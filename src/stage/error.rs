@@ -8,8 +8,8 @@ use crate::decode::DecodeError;
 use crate::encode::FieldError;
 use crate::source::SourceError;
 
-/// Why an export's stream failed: its source did, its data could not be decoded, or it
-/// passed a limit.
+/// Why an export's stream failed: its source did, its data could not be decoded or
+/// compressed, or it passed a limit.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error(transparent)]
@@ -26,6 +26,9 @@ pub enum StreamError {
     },
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
+    /// The compressor failed (it writes into memory, so only a bad level or a bug).
+    #[error("cannot compress the output: {0}")]
+    Compress(#[source] std::io::Error),
     /// A keyed export's keys are not unique, not in order, or NULL.
     #[error(transparent)]
     KeyOrder(#[from] KeyOrderError),

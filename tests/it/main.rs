@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod cli;
+mod compression;
 mod copy_binary;
 mod datasets;
 mod engines;
