@@ -35,6 +35,11 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
            server (target: at most 1.5x). Over it: 64 clients at 1 MB/s and 8
            stalled ones; how many are admitted, how fast the rest are refused
            (503), the server's peak RSS and the database connections it holds.
+  gzip/zstd the table over HTTP compressed (``Accept-Encoding: gzip`` or ``zstd``,
+           rowpipe's default level 1), beside psql's CSV piped to ``gzip -1`` or
+           ``zstd -1`` in the same rounds: MB/s of the uncompressed CSV they carry,
+           the compressed size, CPU; the warm-up decompresses each and checks it is
+           psql's CSV.
   variants (with --variants) chunk size 8/64/256 KiB x prefetch depth 0/1/4,
            through ``rowpipe export --chunk-size/--prefetch-depth`` and
            ``rowpipe serve --config FILE`` ([stream] chunk_size/prefetch_depth).
@@ -99,7 +104,9 @@ TABLE_VERSION = "v2"
 CHUNK = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "keyed", "params", "memory",
-                "overload")
+                "overload", "gzip", "zstd")
+# The compressors of the gzip and zstd measurements: (compress, decompress) commands.
+CODECS = {"gzip": (["gzip", "-1"], ["gzip", "-dc"]), "zstd": (["zstd", "-1", "-q"], ["zstd", "-dcq"])}
 # The measurements --baseline repeats with the baseline's binary.
 BASELINE_MEASUREMENTS = ("export", "jsonl", "serve", "keyed")
 # The references, by case name: psql's COPY CSV, and psql's row_to_json lines,
@@ -750,6 +757,57 @@ class ServeCase(Case):
         self.server.stop()
 
 
+class CompressedCase(Case):
+    """A compressed export: rowpipe's download with ``Accept-Encoding`` (``server``
+    given), or psql's CSV piped to the compressor. Timed over the uncompressed CSV it
+    carries; every run must give the warm-up's compressed size, and the warm-up's bytes
+    must decompress to psql's CSV."""
+
+    def __init__(self, name: str, cluster: Cluster, codec: str, csv: Csv,
+                 server: Server | None = None, **kw):
+        super().__init__(name, **kw)
+        self.cluster, self.codec, self.csv, self.server = cluster, codec, csv, server
+        compress, _ = CODECS[codec]
+        if server is None:
+            psql = shlex.join(psql_copy_cmd(cluster, MAIN_TABLE))
+            self.cmd = ["sh", "-c", f"{psql} | {shlex.join(compress)}"]
+        else:
+            self.cmd = ["curl", "-sS", "--fail", "-H", f"Accept-Encoding: {codec}",
+                        server.url(MAIN_TABLE)]
+        self.compressed: int | None = None
+
+    def setup(self) -> None:
+        if self.server is not None:
+            self.server.start()
+
+    def warmup(self) -> None:
+        _, decompress = CODECS[self.codec]
+        self.compressed = run_measured(self.cmd).nbytes
+        piped = ["sh", "-c", f"{shlex.join(self.cmd)} | {shlex.join(decompress)}"]
+        check_same(f"{self.name} decompressed", run_measured(piped, hash_stdout=True).csv,
+                   self.csv)
+
+    def run(self) -> Sample:
+        before = self.cluster.server_cpu()
+        server_before = proc_stat_cpu(self.server.proc.pid) if self.server else 0.0
+        r = run_measured(self.cmd)
+        if r.nbytes != self.compressed:
+            raise BenchError(f"{self.name}: {r.nbytes:,} compressed bytes, the warm-up "
+                             f"had {self.compressed:,}")
+        cpu = (proc_stat_cpu(self.server.proc.pid) - server_before) if self.server else r.cpu
+        return Sample(r.wall, self.csv.nbytes, cpu, self.cluster.server_cpu() - before,
+                      self.server.vm_hwm_kb() if self.server else r.peak_rss_kb)
+
+    def teardown(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def compression_note(cases: list[Case]) -> list[str]:
+    return [f"{c.name}: {c.compressed:,} bytes, {c.compressed / c.csv.nbytes:.1%} of the CSV"
+            for c in cases if isinstance(c, CompressedCase) and c.compressed]
+
+
 def write_stream_config(path: Path, chunk_bytes: int, depth: int, table: str) -> Path:
     path.write_text(
         "[stream]\n"
@@ -876,7 +934,9 @@ def params_note(cases: list[Case]) -> list[str]:
 
 def build_tables(cases: list[Case], memory: dict | None, rows: int,
                  nbytes: int) -> list[Table]:
-    references = {c.name: c for c in cases if isinstance(c, PsqlCase)}
+    references = {c.name: c for c in cases
+                  if isinstance(c, PsqlCase)
+                  or (isinstance(c, CompressedCase) and c.server is None)}
     row = lambda c: case_row(c, references.get(c.reference))
     tables = []
     main = [c for c in cases if c.group == "main"]
@@ -884,7 +944,7 @@ def build_tables(cases: list[Case], memory: dict | None, rows: int,
         tables.append(Table(
             f"Throughput: {MAIN_TABLE}, {rows:,} rows, {nbytes:,} bytes of CSV",
             MAIN_HEADER, [[c.name, *row(c)] for c in main],
-            [*params_note(main),
+            [*params_note(main), *compression_note(main),
              "MB/s: bytes each timed run received (counted, and checked against psql's), "
              "over its wall time.",
              f"reference: {PSQL_CSV} for csv, {PSQL_JSONL} (the same rows as JSON, timed "
@@ -1019,7 +1079,7 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
         print("warm-up: psql row_to_json (counting bytes)", file=sys.stderr)
         jsonl = run_measured(psql_jsonl_cmd(cluster, MAIN_TABLE), hash_stdout=True).csv
         cases.append(PsqlCase(PSQL_JSONL, cluster, psql_jsonl_cmd(cluster, MAIN_TABLE), jsonl))
-    if any(m in args.only for m in ("serve", "params")):
+    if any(m in args.only for m in ("serve", "params", "gzip", "zstd")):
         config = write_params_config(logdir / "params.toml", MAIN_TABLE)
     keyed = None
     binaries = [("", rowpipe, "main")]
@@ -1056,6 +1116,14 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
             cases.append(ServeCase(f"serve, bound parameter{suffix}", cluster, binary, logdir,
                                    MAIN_TABLE, csv, config, resource="params.csv?min_id=0",
                                    group=group))
+    for codec in ("gzip", "zstd"):
+        if codec in args.only:
+            reference = f"psql \\copy | {shlex.join(CODECS[codec][0])}"
+            cases.append(CompressedCase(reference, cluster, codec, csv, reference=reference))
+            cases.append(CompressedCase(
+                f"rowpipe serve + curl, {codec}", cluster, codec, csv,
+                Server(rowpipe, cluster, logdir, f"serve-{codec}", config),
+                reference=reference))
     if args.variants:
         for kib in args.chunks:
             for depth in args.depths:
@@ -1314,7 +1382,7 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
     args.provenance = provenance(args)
     needs_rowpipe = any(m in args.only
                         for m in ("export", "copy", "jsonl", "serve", "keyed", "params",
-                                  "memory", "overload"))
+                                  "memory", "overload", "gzip", "zstd"))
     rowpipe = resolve_rowpipe(args) if needs_rowpipe else None
     cluster.start()
     ensure_tables(cluster, args.rows, args.small_rows)
