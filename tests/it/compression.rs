@@ -4,11 +4,11 @@
 //! decompress as a whole, under either encoder.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use crate::harness::http;
 use crate::harness::{TestDb, TestServer, assert_bytes_eq, cluster, rowpipe, run, run_ok};
-use crate::harness::{psql_copy_csv, run_with_input};
+use crate::harness::{curl, psql_copy_csv, run_with_input};
 
 /// `items`: 5,000 rows of values CSV and JSON have to quote, and cells Excel mode changes;
 /// several 4 KiB chunks of any format, compressed or not.
@@ -73,15 +73,6 @@ fn tool(compression: &str) -> &'static str {
         "zstd" => "zstd",
         other => panic!("no tool for {other}"),
     }
-}
-
-fn curl(args: &[&str]) -> Output {
-    Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "60"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run curl (Debian's curl package)")
 }
 
 #[test]

@@ -9,12 +9,14 @@
 //! * `HEAD` answers the headers of a download without running it.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::http;
 use crate::harness::nginx::{DOCUMENTED_SETTINGS, Nginx, ProxySettings};
-use crate::harness::{ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, poll_until};
+use crate::harness::{
+    ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, curl, poll_until,
+};
 
 /// `numbers`: 60,000 rows (about a megabyte of CSV), with a primary key.
 fn numbers_db(prefix: &str) -> TestDb {
@@ -27,16 +29,6 @@ fn numbers_db(prefix: &str) -> TestDb {
 }
 
 const ALL_NUMBERS: &str = "SELECT * FROM numbers ORDER BY id";
-
-/// Runs `curl` with `args`, never asking anything of a terminal.
-fn curl(args: &[&str]) -> Output {
-    Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "60"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run curl (Debian's curl package)")
-}
 
 fn url(addr: std::net::SocketAddr, path: &str) -> String {
     format!("http://{addr}{path}")

@@ -216,3 +216,14 @@ pub fn wait_for_exit(child: &mut Child, limit: Duration, what: &str) -> ExitStat
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Runs `curl` (Debian's package) with `args`, silent but for errors, never asking
+/// anything of a terminal, bounded to a minute.
+pub fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "60"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl (Debian's curl package)")
+}
