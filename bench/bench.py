@@ -24,6 +24,8 @@ PostgreSQL 15 cluster, on a deterministic N-row table of mixed column types
            ``rowpipe serve --config`` with a ``table = "bench_mixed"`` dataset
            (no key: the table as the server reads it; fresh server, its peak
            RSS, VmHWM, is read from /proc after the downloads).
+  trailers the serve download with ``TE: trailers``: the body's SHA-256 (and its
+           rows and bytes) sent as trailers; compare with serve (target: under 5%).
   keyed    the same table discovered (``rowpipe serve`` without a config):
            its primary key is its key, so the export is read in key order.
   memory   the server's VmHWM after downloading a 200,000-row copy of the
@@ -104,7 +106,7 @@ TABLE_VERSION = "v2"
 CHUNK = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MEASUREMENTS = ("psql", "export", "copy", "jsonl", "serve", "keyed", "params", "memory",
-                "overload", "gzip", "zstd")
+                "overload", "gzip", "zstd", "trailers")
 # The compressors of the gzip and zstd measurements: (compress, decompress) commands.
 CODECS = {"gzip": (["gzip", "-1"], ["gzip", "-dc"]), "zstd": (["zstd", "-1", "-q"], ["zstd", "-dcq"])}
 # The measurements --baseline repeats with the baseline's binary.
@@ -692,7 +694,8 @@ class Server:
             raise BenchError(f"rowpipe serve died (exit {self.proc.returncode})\n"
                              f"{self.log_tail()}")
 
-    def download(self, dataset: str, expected: Csv) -> tuple[float, float, int]:
+    def download(self, dataset: str, expected: Csv,
+                 headers: tuple[str, ...] = ()) -> tuple[float, float, int]:
         """Fetch one dataset with curl to /dev/null; return (wall s, server CPU s,
         bytes received).
 
@@ -701,7 +704,8 @@ class Server:
         """
         self.check_alive()
         url = self.url(dataset)
-        cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{http_code}", url]
+        cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{http_code}",
+               *(arg for header in headers for arg in ("-H", header)), url]
         cpu_before = proc_stat_cpu(self.proc.pid)
         start = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, env=client_env())
@@ -733,9 +737,10 @@ class Server:
 class ServeCase(Case):
     def __init__(self, name: str, cluster: Cluster, rowpipe: Path, logdir: Path,
                  table: str, expected: Csv, config: Path | None = None,
-                 resource: str | None = None, **kw):
+                 resource: str | None = None, headers: tuple[str, ...] = (), **kw):
         super().__init__(name, **kw)
         self.cluster = cluster
+        self.headers = headers
         self.table = resource or table
         self.expected = expected
         label = name.replace(" ", "_").replace("/", "_").replace(",", "")
@@ -749,7 +754,7 @@ class ServeCase(Case):
 
     def run(self) -> Sample:
         before = self.cluster.server_cpu()
-        wall, cpu, nbytes = self.server.download(self.table, self.expected)
+        wall, cpu, nbytes = self.server.download(self.table, self.expected, self.headers)
         pg_cpu = self.cluster.server_cpu() - before
         return Sample(wall, nbytes, cpu, pg_cpu, self.server.vm_hwm_kb())
 
@@ -922,14 +927,19 @@ class Table:
         return "\n".join(out)
 
 
-def params_note(cases: list[Case]) -> list[str]:
-    """The bound-parameter download against the same rows without parameters."""
+def serve_notes(cases: list[Case]) -> list[str]:
+    """The bound-parameter and the trailers downloads against the plain serve download of
+    the same rows."""
     serve = next((c for c in cases if c.name == "rowpipe serve + curl"), None)
-    params = next((c for c in cases if c.name == "serve, bound parameter"), None)
-    if not (serve and params and serve.samples and params.samples):
-        return []
-    ratio = median([s.wall for s in serve.samples]) / median([s.wall for s in params.samples])
-    return [f"bound parameter vs no parameters (same rows, both served): {ratio:.2f}x"]
+    notes = []
+    for name, what in (("serve, bound parameter", "bound parameter vs no parameters"),
+                       ("serve + curl, TE: trailers", "with trailers (SHA-256) vs without")):
+        other = next((c for c in cases if c.name == name), None)
+        if serve and other and serve.samples and other.samples:
+            ratio = (median([s.wall for s in serve.samples]) /
+                     median([s.wall for s in other.samples]))
+            notes.append(f"{what} (same rows, both served): {ratio:.2f}x")
+    return notes
 
 
 def build_tables(cases: list[Case], memory: dict | None, rows: int,
@@ -944,7 +954,7 @@ def build_tables(cases: list[Case], memory: dict | None, rows: int,
         tables.append(Table(
             f"Throughput: {MAIN_TABLE}, {rows:,} rows, {nbytes:,} bytes of CSV",
             MAIN_HEADER, [[c.name, *row(c)] for c in main],
-            [*params_note(main), *compression_note(main),
+            [*serve_notes(main), *compression_note(main),
              "MB/s: bytes each timed run received (counted, and checked against psql's), "
              "over its wall time.",
              f"reference: {PSQL_CSV} for csv, {PSQL_JSONL} (the same rows as JSON, timed "
@@ -1079,7 +1089,7 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
         print("warm-up: psql row_to_json (counting bytes)", file=sys.stderr)
         jsonl = run_measured(psql_jsonl_cmd(cluster, MAIN_TABLE), hash_stdout=True).csv
         cases.append(PsqlCase(PSQL_JSONL, cluster, psql_jsonl_cmd(cluster, MAIN_TABLE), jsonl))
-    if any(m in args.only for m in ("serve", "params", "gzip", "zstd")):
+    if any(m in args.only for m in ("serve", "params", "gzip", "zstd", "trailers")):
         config = write_params_config(logdir / "params.toml", MAIN_TABLE)
     keyed = None
     binaries = [("", rowpipe, "main")]
@@ -1103,6 +1113,10 @@ def make_cases(args, cluster: Cluster, rowpipe: Path | None, logdir: Path,
         if wanted("serve"):
             cases.append(ServeCase(f"rowpipe serve + curl{suffix}", cluster, binary, logdir,
                                    MAIN_TABLE, csv, config, group=group))
+        if wanted("trailers"):
+            cases.append(ServeCase(f"serve + curl, TE: trailers{suffix}", cluster, binary,
+                                   logdir, MAIN_TABLE, csv, config,
+                                   headers=("TE: trailers",), group=group))
         if wanted("keyed"):
             if keyed is None:
                 print("warm-up: psql in key order (counting bytes)", file=sys.stderr)
@@ -1382,7 +1396,7 @@ def benchmark(args: argparse.Namespace, cluster: Cluster) -> list[Table]:
     args.provenance = provenance(args)
     needs_rowpipe = any(m in args.only
                         for m in ("export", "copy", "jsonl", "serve", "keyed", "params",
-                                  "memory", "overload", "gzip", "zstd"))
+                                  "memory", "overload", "gzip", "zstd", "trailers"))
     rowpipe = resolve_rowpipe(args) if needs_rowpipe else None
     cluster.start()
     ensure_tables(cluster, args.rows, args.small_rows)

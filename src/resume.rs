@@ -33,6 +33,8 @@ pub struct ResumePoint {
     /// The key of the last kept row: continue after it. `None`: no data row was kept, so
     /// continue from the first row.
     pub after: Option<String>,
+    /// How many data rows are kept (the header not counted).
+    pub rows: u64,
 }
 
 /// Why a part file cannot be resumed.
@@ -82,6 +84,7 @@ pub fn find_resume_point(
         keep: 0,
         has_header: false,
         after: None,
+        rows: 0,
     };
     let Some(first) = scan.first else {
         return Ok(fresh);
@@ -97,6 +100,7 @@ pub fn find_resume_point(
             keep: last.end,
             has_header: false,
             after: Some(after),
+            rows: scan.rows,
         });
     }
     let names = fields(&read_row(&first)?, format, csv);
@@ -111,6 +115,7 @@ pub fn find_resume_point(
             keep: first.end,
             has_header: true,
             after: None,
+            rows: 0,
         }),
         Some(last) => {
             let value = fields(&read_row(&last)?, format, csv)
@@ -124,6 +129,7 @@ pub fn find_resume_point(
                 keep: last.end,
                 has_header: true,
                 after: Some(value),
+                rows: scan.rows - 1,
             })
         }
     }
@@ -150,6 +156,8 @@ impl Row {
 struct Scan {
     first: Option<Row>,
     last: Option<Row>,
+    /// Complete rows, the header's line included.
+    rows: u64,
 }
 
 /// Reads rows to the end. A row ends at a line feed, except, in CSV, inside quotes.
@@ -174,6 +182,7 @@ fn scan_rows(mut reader: impl BufRead, format: Format, quote: u8) -> io::Result<
                 let row = Row { start, end: offset };
                 scan.first.get_or_insert(row);
                 scan.last = Some(row);
+                scan.rows += 1;
                 start = offset;
             }
         }
@@ -286,6 +295,14 @@ mod tests {
     }
 
     #[test]
+    fn kept_rows_are_counted_whatever_their_line_breaks() {
+        let found = point(b"id,v\n1,\"a\nb\"\n2,x\n3,", Format::Csv, "id").unwrap();
+        assert_eq!((found.rows, found.after.as_deref()), (2, Some("2")));
+        let jsonl = point(b"{\"id\":1}\n{\"id\":2}\n{\"id\"", Format::Jsonl, "id").unwrap();
+        assert_eq!((jsonl.rows, jsonl.after.as_deref()), (2, Some("2")));
+    }
+
+    #[test]
     fn quoted_keys_are_unquoted() {
         let found = point(b"k,v\n\"x,\"\"y\"\"\",1\n", Format::Csv, "k").unwrap();
         assert_eq!(found.after.as_deref(), Some("x,\"y\""));
@@ -299,7 +316,8 @@ mod tests {
             ResumePoint {
                 keep: 5,
                 has_header: true,
-                after: None
+                after: None,
+                rows: 0,
             }
         );
         let nothing = point(b"id,", Format::Csv, "id").unwrap();

@@ -9,7 +9,7 @@ use clap::Args;
 use clap::builder::TypedValueParser;
 use rowpipe::catalog::{self, Dataset, DatasetQuery, TableName};
 use rowpipe::config::{Config, parse_duration};
-use rowpipe::database::{self, PoolSettings};
+use rowpipe::database::{self, PoolSettings, redact_url};
 use rowpipe::export::Engine;
 use rowpipe::format::{Compression, Format};
 use rowpipe::pipeline::{self, ExportOptions, OpenError};
@@ -20,7 +20,9 @@ use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
 use rowpipe::source::{SourceError, guard::cancels_settled};
 use rowpipe::stage::{Limits, StreamError};
+use serde_json::json;
 
+use super::manifest;
 use super::progress_line::{ProgressLine, describe};
 use super::{CliError, database_url, load_config, shutdown_signal};
 
@@ -71,6 +73,10 @@ pub struct ExportArgs {
     /// Fail if the output would pass this many bytes.
     #[arg(long, value_name = "BYTES")]
     max_bytes: Option<u64>,
+    /// After a complete export to -o FILE, write this JSON file: rows, bytes and SHA-256
+    /// of FILE, and what produced it. None is written when the export fails.
+    #[arg(long, value_name = "FILE.json", requires = "output")]
+    manifest: Option<PathBuf>,
     /// Write to this file (via FILE.part, renamed when complete) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -142,9 +148,10 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
         Some(CompressFlag(given)) => given,
         None => args.output.as_deref().and_then(compression_by_name),
     };
-    let part_mode = part_mode(&args, &dataset, &mut request)?;
+    let (part_mode, kept_rows) = part_mode(&args, &dataset, &mut request)?;
     let options = export_options(&args, &config, &dataset);
 
+    let started = jiff::Timestamp::now();
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
     let outcome = tokio::select! {
@@ -172,7 +179,79 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
             Err(_) => {}
         }
     }
+    if let (Ok(Delivered::Everything), Some(manifest), Some(output)) =
+        (&outcome, &args.manifest, &args.output)
+    {
+        let rows = kept_rows + progress.rows();
+        write_manifest(
+            manifest, output, rows, &request, &args, &dataset, &url, started,
+        )?;
+    }
     outcome.map(|_| ())
+}
+
+/// Writes the manifest of the complete file `output`; see [`manifest`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a part of what the manifest says"
+)]
+fn write_manifest(
+    path: &Path,
+    output: &Path,
+    rows: u64,
+    request: &ExportRequest,
+    args: &ExportArgs,
+    dataset: &Dataset,
+    url: &str,
+    started: jiff::Timestamp,
+) -> Result<(), CliError> {
+    let failed = |error: std::io::Error| {
+        CliError::Failed(format!(
+            "{} is complete, but its manifest {} could not be written: {error}",
+            output.display(),
+            path.display()
+        ))
+    };
+    let (sha256, bytes) = manifest::digest_of(output).map_err(failed)?;
+    let out = &request.output;
+    let csv = &out.csv;
+    let options = [
+        ("header", json!(csv.header)),
+        (
+            "delimiter",
+            json!(char::from(csv.options.delimiter).to_string()),
+        ),
+        ("null", json!(csv.options.null)),
+        ("quote", json!(csv.quoting.name())),
+        ("excel", json!(csv.excel)),
+    ]
+    .into_iter()
+    .collect();
+    let query = &request.query;
+    let contents = manifest::Manifest {
+        file: output.display().to_string(),
+        rows,
+        bytes,
+        sha256,
+        format: out.format.extension().to_owned(),
+        compression: out.compression.map(|c| c.name().to_owned()),
+        options,
+        dataset: args.dataset.clone(),
+        query: dataset.query.to_sql(),
+        params: query
+            .params
+            .iter()
+            .map(|param| (param.name.clone(), param.value.clone()))
+            .collect(),
+        columns: query.columns.clone(),
+        limit: query.limit,
+        key: query.key.clone(),
+        database: redact_url(url),
+        started: started.to_string(),
+        finished: jiff::Timestamp::now().to_string(),
+        rowpipe: env!("CARGO_PKG_VERSION"),
+    };
+    manifest::write(path, &contents).map_err(failed)
 }
 
 /// The export's bounds as the server would run it with the same config file (its
@@ -239,16 +318,17 @@ async fn export(
     }
 }
 
-/// How the file export treats `FILE.part`. A resumable export (one with a key, to a file)
-/// keeps it on failure; `--resume` continues it, changing `request` to ask for the rows
-/// after the last complete one, without a second header.
+/// How the file export treats `FILE.part`, and how many data rows of it are kept. A
+/// resumable export (one with a key, to a file) keeps it on failure; `--resume` continues
+/// it, changing `request` to ask for the rows after the last complete one, without a
+/// second header.
 fn part_mode(
     args: &ExportArgs,
     dataset: &Dataset,
     request: &mut ExportRequest,
-) -> Result<PartMode, CliError> {
+) -> Result<(PartMode, u64), CliError> {
     let Some(output) = &args.output else {
-        return Ok(PartMode::Fresh);
+        return Ok((PartMode::Fresh, 0));
     };
     let compressed = request.output.compression.is_some();
     if compressed && args.resume {
@@ -283,15 +363,15 @@ fn part_mode(
                 "--resume needs a key column: the dataset's `key`, or --key".into(),
             ))
         } else {
-            Ok(PartMode::Fresh)
+            Ok((PartMode::Fresh, 0))
         };
     };
     if compressed {
         // Its part file could not be resumed (above), so it is not kept either.
-        return Ok(PartMode::Fresh);
+        return Ok((PartMode::Fresh, 0));
     }
     if !args.resume || std::fs::symlink_metadata(&part).is_err() {
-        return Ok(PartMode::FreshKept);
+        return Ok((PartMode::FreshKept, 0));
     }
     if args.after.is_some() {
         return Err(CliError::Usage(
@@ -308,13 +388,13 @@ fn part_mode(
         .map_err(|error| CliError::Usage(error.to_string()))?;
     if point.keep == 0 {
         // Nothing worth keeping: start again in the same file.
-        return Ok(PartMode::Append { len: 0 });
+        return Ok((PartMode::Append { len: 0 }, 0));
     }
     if point.has_header {
         request.output.csv.header = false;
     }
     request.query.after = point.after;
-    Ok(PartMode::Append { len: point.keep })
+    Ok((PartMode::Append { len: point.keep }, point.rows))
 }
 
 /// The dataset to export: one of the config file's, or one made of --sql or --table.

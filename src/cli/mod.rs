@@ -5,6 +5,7 @@
 //! export or server failed, 2 bad usage or configuration, 130 interrupted.
 
 mod export;
+mod manifest;
 mod progress_line;
 mod serve;
 

@@ -22,6 +22,17 @@ pub enum CsvQuoting {
     NonNumeric,
 }
 
+impl CsvQuoting {
+    /// The option's value that asks for it (`quote=...`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CsvQuoting::Minimal => "minimal",
+            CsvQuoting::All => "all",
+            CsvQuoting::NonNumeric => "nonnumeric",
+        }
+    }
+}
+
 /// Everything that shapes a CSV download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvSettings {

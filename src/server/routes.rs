@@ -31,6 +31,7 @@ use crate::format::{Compression, Format};
 use crate::pipeline;
 use crate::progress::Progress;
 use crate::request::ExportRequest;
+use crate::sink::http::TRAILERS;
 use crate::sink::{DownloadLog, http_body};
 use crate::source::SourceError;
 
@@ -295,13 +296,36 @@ async fn download(
         compression: delivery.compression(),
         progress,
     };
-    let mut response = http_body(body, log).into_response();
+    let with_trailers = wants_trailers(&headers);
+    let mut response = http_body(body, log, with_trailers).into_response();
     let headers = response.headers_mut();
     set_download_headers(headers, &dataset, format, delivery);
+    if with_trailers {
+        headers.insert(
+            header::TRAILER,
+            HeaderValue::from_str(&TRAILERS.join(", ")).expect("header names"),
+        );
+    }
     if let Some(warning) = excel_warning {
         headers.insert("x-rowpipe-warning", warning);
     }
     Ok(response)
+}
+
+/// Whether the client said it takes trailers (`TE: trailers`): only then does a download
+/// end with its proof of completeness (see [`crate::sink::http`]).
+fn wants_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            coding
+                .split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("trailers"))
+        })
 }
 
 /// `orders.csv` -> (`orders`, csv, none); `orders.csv.gz` -> (`orders`, csv, gzip). A

@@ -8,6 +8,10 @@
 //! query. axum reports body errors only at `trace` level, so the outcome is logged here:
 //! one line per download, never one per row. Its `bytes` are the bytes sent, compressed
 //! when the download is.
+//!
+//! A download that asked for them (`TE: trailers`) ends with a proof of completeness that
+//! lies outside the data: HTTP trailers with the rows, the bytes and the SHA-256 of the
+//! body as sent, which only a body that ended cleanly carries.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -15,8 +19,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use http_body::Frame;
+use sha2::{Digest, Sha256};
 
 use crate::escape::OneLine;
 use crate::format::{Compression, Format};
@@ -34,16 +41,22 @@ pub struct DownloadLog {
     pub progress: Arc<Progress>,
 }
 
-/// A streaming response body for `stream` that logs the download's outcome.
-pub fn http_body<S, E>(stream: S, log: DownloadLog) -> Body
+/// The trailers a download that asks for them ends with, announced in its `Trailer`
+/// header.
+pub const TRAILERS: [&str; 3] = ["x-rowpipe-rows", "x-rowpipe-bytes", "x-rowpipe-sha256"];
+
+/// A streaming response body for `stream` that logs the download's outcome, and ends with
+/// the [`TRAILERS`] when `with_trailers` (the response must announce them).
+pub fn http_body<S, E>(stream: S, log: DownloadLog, with_trailers: bool) -> Body
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: StdError + Send + Sync + 'static,
 {
-    Body::from_stream(Observed {
+    Body::new(Observed {
         stream,
         log,
         ended: false,
+        digest: with_trailers.then(Sha256::new),
     })
 }
 
@@ -51,26 +64,61 @@ struct Observed<S> {
     stream: S,
     log: DownloadLog,
     ended: bool,
+    /// The body's digest so far, when it ends with trailers; taken when they are sent.
+    digest: Option<Sha256>,
 }
 
-impl<S, E> Stream for Observed<S>
+impl<S> Observed<S> {
+    /// The trailers of a body that ended cleanly, with `digest` of all of it.
+    fn trailers(&self, digest: Sha256) -> HeaderMap {
+        let progress = &self.log.progress;
+        let sha256: String = digest
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        [
+            progress.rows().to_string(),
+            progress.bytes().to_string(),
+            sha256,
+        ]
+        .into_iter()
+        .zip(TRAILERS)
+        .map(|(value, name)| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).expect("digits and hex"),
+            )
+        })
+        .collect()
+    }
+}
+
+impl<S, E> http_body::Body for Observed<S>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: StdError,
 {
-    type Item = Result<Bytes, E>;
+    type Data = Bytes;
+    type Error = E;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
         if self.ended {
             return Poll::Ready(None);
         }
         let item = ready!(self.stream.poll_next_unpin(cx));
-        let log = &self.log;
+        let this = &mut *self;
+        let log = &this.log;
         let progress = &log.progress;
         match &item {
             Some(Ok(chunk)) => {
                 progress.add_bytes(chunk.len() as u64);
-                return Poll::Ready(item);
+                if let Some(digest) = &mut this.digest {
+                    digest.update(chunk);
+                }
             }
             Some(Err(error)) => tracing::error!(
                 dataset = %OneLine(&log.dataset),
@@ -94,8 +142,18 @@ where
                 "download complete",
             ),
         }
-        self.ended = true;
-        Poll::Ready(item)
+        match item {
+            Some(Ok(chunk)) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            Some(Err(error)) => {
+                this.ended = true;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                this.ended = true;
+                let trailers = this.digest.take().map(|digest| this.trailers(digest));
+                Poll::Ready(trailers.map(|trailers| Ok(Frame::trailers(trailers))))
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod harness_selftest;
 mod http_clients;
 mod key_order;
 mod output;
+mod proofs;
 mod request;
 mod resume;
 mod serve_limits;

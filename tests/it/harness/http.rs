@@ -38,12 +38,19 @@ pub struct Response {
     /// chunked body, `Content-Length` bytes otherwise (a body delimited by connection
     /// close is always complete).
     pub complete: bool,
+    /// The trailer fields after a chunked body's last chunk, in wire order.
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Response {
     /// The value of the first header named `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
+    }
+
+    /// The value of the trailer field `name`, compared case-insensitively.
+    pub fn trailer(&self, name: &str) -> Option<&str> {
+        find_header(&self.trailers, name)
     }
 
     /// Whether the body was sent with `Transfer-Encoding: chunked`.
@@ -364,8 +371,8 @@ fn parse_response(raw: &[u8], method: &str) -> Response {
     let head_len = head_length(raw)
         .unwrap_or_else(|| panic!("incomplete HTTP response head; received: {}", preview(raw)));
     let (status, headers) = parse_head(&raw[..head_len]);
-    let (body, complete) = if has_no_body(method, status) {
-        (Vec::new(), true)
+    let (body, complete, trailers) = if has_no_body(method, status) {
+        (Vec::new(), true, Vec::new())
     } else {
         decode_body(&headers, &raw[head_len..])
     };
@@ -374,6 +381,7 @@ fn parse_response(raw: &[u8], method: &str) -> Response {
         headers,
         body,
         complete,
+        trailers,
     }
 }
 
@@ -413,7 +421,10 @@ fn has_no_body(method: &str, status: u16) -> bool {
 
 /// Removes the framing from `raw_body`; returns the body and whether it was complete.
 #[track_caller]
-fn decode_body(headers: &[(String, String)], raw_body: &[u8]) -> (Vec<u8>, bool) {
+fn decode_body(
+    headers: &[(String, String)],
+    raw_body: &[u8],
+) -> (Vec<u8>, bool, Vec<(String, String)>) {
     if is_chunked(headers) {
         return decode_chunked(raw_body);
     }
@@ -427,10 +438,10 @@ fn decode_body(headers: &[(String, String)], raw_body: &[u8]) -> (Vec<u8>, bool)
                 "server sent {} body bytes, more than its Content-Length {length}",
                 raw_body.len()
             );
-            (raw_body.to_vec(), raw_body.len() == length)
+            (raw_body.to_vec(), raw_body.len() == length, Vec::new())
         }
         // Delimited by the server closing the connection.
-        None => (raw_body.to_vec(), true),
+        None => (raw_body.to_vec(), true, Vec::new()),
     }
 }
 
@@ -438,20 +449,21 @@ fn decode_body(headers: &[(String, String)], raw_body: &[u8]) -> (Vec<u8>, bool)
 /// Returns the data received so far and whether the terminating chunk and the end of
 /// the (possibly empty) trailer section were seen.
 #[track_caller]
-fn decode_chunked(mut raw: &[u8]) -> (Vec<u8>, bool) {
+fn decode_chunked(mut raw: &[u8]) -> (Vec<u8>, bool, Vec<(String, String)>) {
     let mut body = Vec::new();
     loop {
         let Some(line_end) = find(raw, b"\r\n") else {
-            return (body, false);
+            return (body, false, Vec::new());
         };
         let size = parse_chunk_size(&raw[..line_end]);
         raw = &raw[line_end + 2..];
         if size == 0 {
-            return (body, trailers_complete(raw));
+            let (complete, trailers) = parse_trailers(raw);
+            return (body, complete, trailers);
         }
         if raw.len() < size + 2 {
             body.extend_from_slice(&raw[..raw.len().min(size)]);
-            return (body, false);
+            return (body, false, Vec::new());
         }
         body.extend_from_slice(&raw[..size]);
         assert!(
@@ -470,9 +482,27 @@ fn parse_chunk_size(line: &[u8]) -> usize {
     usize::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("malformed chunk size line {line:?}"))
 }
 
-/// After the last chunk: either an empty line, or trailer fields ending in one.
-fn trailers_complete(rest: &[u8]) -> bool {
-    rest.starts_with(b"\r\n") || find(rest, b"\r\n\r\n").is_some()
+/// After the last chunk: either an empty line, or trailer fields ending in one. Returns
+/// whether that end arrived, and the fields.
+#[track_caller]
+fn parse_trailers(rest: &[u8]) -> (bool, Vec<(String, String)>) {
+    if rest.starts_with(b"\r\n") {
+        return (true, Vec::new());
+    }
+    let Some(end) = find(rest, b"\r\n\r\n") else {
+        return (false, Vec::new());
+    };
+    let text = String::from_utf8_lossy(&rest[..end]);
+    let fields = text
+        .split("\r\n")
+        .map(|line| {
+            let (name, value) = line
+                .split_once(':')
+                .unwrap_or_else(|| panic!("malformed trailer line {line:?}"));
+            (name.to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    (true, fields)
 }
 
 fn is_chunked(headers: &[(String, String)]) -> bool {
