@@ -21,6 +21,17 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a line)
+    /// for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ROWPIPE_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+/// The log's format; see `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,11 +105,11 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Export(args) => {
-                init_logging("warn");
+                init_logging("warn", cli.log_format);
                 export::run(*args).await
             }
             Command::Serve(args) => {
-                init_logging("info");
+                init_logging("info", cli.log_format);
                 serve::run(args).await
             }
         }
@@ -117,15 +128,23 @@ pub fn main() -> ExitCode {
 /// deadpool logs every broken connection at `warn`; rowpipe reports the failure that
 /// matters (the download's or the export's) itself, with its context, so that noise is
 /// kept out by default.
-fn init_logging(default_level: &str) {
+fn init_logging(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{default_level},deadpool=error"))
     });
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One JSON object a line, the event's fields at the top level beside `timestamp`,
+        // `level`, `target` and `message`.
+        LogFormat::Json => log
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -283,6 +283,7 @@ async fn download(
         Some(Err(error)) => return Err(ApiError::stream(&dataset.name, error)),
         None => None,
     };
+    let first_byte = progress.elapsed();
     let body = stream::iter(first.map(Ok)).chain(chunks).map(move |chunk| {
         let _held = &admission;
         chunk
@@ -294,6 +295,14 @@ async fn download(
         dataset: dataset.name.clone(),
         format,
         compression: delivery.compression(),
+        // The names only: values can be anyone's data.
+        params: request
+            .query
+            .params
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
+        first_byte,
         progress,
     };
     let with_trailers = wants_trailers(&headers);

@@ -38,6 +38,10 @@ pub struct DownloadLog {
     pub format: Format,
     /// The compression sent, by suffix or negotiated.
     pub compression: Option<Compression>,
+    /// The names of the parameters bound (never their values, which can be anyone's data).
+    pub params: Vec<String>,
+    /// From the start of the export to its first chunk.
+    pub first_byte: std::time::Duration,
     pub progress: Arc<Progress>,
 }
 
@@ -128,6 +132,9 @@ where
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
                 request_id = %log.request_id,
+                first_byte_seconds = log.first_byte.as_secs_f64(),
+                params = %log.params.join(","),
+                outcome = "failed",
                 error = %OneLine(&error.to_string()),
                 "download failed; response aborted",
             ),
@@ -139,6 +146,9 @@ where
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
                 request_id = %log.request_id,
+                first_byte_seconds = log.first_byte.as_secs_f64(),
+                params = %log.params.join(","),
+                outcome = "ok",
                 "download complete",
             ),
         }
@@ -169,6 +179,9 @@ impl<S> Drop for Observed<S> {
                 bytes = progress.bytes(),
                 seconds = progress.elapsed().as_secs_f64(),
                 request_id = %self.log.request_id,
+                first_byte_seconds = self.log.first_byte.as_secs_f64(),
+                params = %self.log.params.join(","),
+                outcome = "client_gone",
                 "client went away; query cancelled",
             );
         }

@@ -1,0 +1,82 @@
+//! `--log-format json`: one JSON object a line, and one line per download at its end with
+//! what an operator needs: the request id the client was given, the dataset, format,
+//! parameter names (never values), rows, bytes, time to the first byte, duration, outcome.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::http::{self, Download};
+use crate::harness::{ServeProcess, cluster};
+
+#[test]
+fn json_logs_give_one_line_per_download() {
+    let db = cluster().create_database("logs_json");
+    db.execute("CREATE TABLE numbers AS SELECT i AS id FROM generate_series(1, 5000) AS i;");
+    let config = r#"
+        [stream]
+        chunk_size = 1024
+
+        [[dataset]]
+        name = "since"
+        sql = "SELECT * FROM numbers WHERE id >= $1"
+        params = [ { name = "from", type = "int4" } ]
+
+        [[dataset]]
+        name = "cut"
+        table = "numbers"
+        max_rows = 3000
+
+        [[dataset]]
+        name = "endless"
+        sql = "SELECT a * 1000 + b AS n FROM generate_series(1, 100000) a, generate_series(1, 1000) b"
+    "#;
+    let config_file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(config_file.path(), config).unwrap();
+    let config_path = config_file.path().to_str().unwrap();
+    let server = ServeProcess::start(db.url(), &["--config", config_path, "--log-format", "json"]);
+    let ok = http::get_csv(server.addr(), "/datasets/since.csv?from=2001");
+    let broken = http::get(server.addr(), "/datasets/cut.csv");
+    assert!(!broken.complete);
+    let mut gone = Download::start(server.addr(), "/datasets/endless.csv");
+    gone.read_body_bytes(10_000);
+    gone.disconnect();
+
+    let lines = server.settled_log_lines("\"outcome\"", Duration::from_secs(10));
+    let mut by_outcome = std::collections::BTreeMap::new();
+    for line in server.log().lines() {
+        let json: Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+        assert!(
+            json["timestamp"].is_string() && json["level"].is_string(),
+            "{line}"
+        );
+        if let Some(outcome) = json["outcome"].as_str() {
+            by_outcome.insert(outcome.to_owned(), json);
+        }
+    }
+    assert_eq!(lines.len(), 3, "one line per download: {lines:#?}");
+
+    let done = &by_outcome["ok"];
+    assert_eq!(done["message"], "download complete");
+    assert_eq!(done["request_id"].as_str(), ok.header("x-request-id"));
+    assert_eq!(done["dataset"], "since");
+    assert_eq!(done["format"], "csv");
+    assert_eq!(done["params"], "from");
+    assert_eq!(done["rows"], 3000);
+    assert_eq!(done["bytes"], ok.body.len());
+    assert!(
+        !server.log().contains("2001"),
+        "a parameter's value was logged"
+    );
+    let first = done["first_byte_seconds"].as_f64().unwrap();
+    assert!(first > 0.0 && first <= done["seconds"].as_f64().unwrap());
+
+    let failed = &by_outcome["failed"];
+    assert_eq!(failed["dataset"], "cut");
+    assert!(
+        failed["error"].as_str().unwrap().contains("max_rows"),
+        "{failed}"
+    );
+    assert_eq!(by_outcome["client_gone"]["dataset"], "endless");
+}
