@@ -1357,8 +1357,9 @@ def measure_overload(args, cluster: Cluster, rowpipe: Path, logdir: Path) -> lis
         server.stop()
     notes += ["normal client: curl downloading bench_mixed_small (medians of --rounds); "
               "target: loaded at most 1.5x idle.",
-              "db connections: rowpipe's connections in pg_stat_activity under the load "
-              "(the download pool of 16 and the listing/health pool of 2)."]
+              "db connections: rowpipe's download connections in pg_stat_activity under "
+              "the load (application_name rowpipe; the listing/health pool's are "
+              "rowpipe-control)."]
     return [Table("Overload: stalled and slow clients (pool_size 16)",
                   ["load", "admitted", "refused (503)", "normal client idle s",
                    "normal client loaded s", "loaded / idle", "db connections",

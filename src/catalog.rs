@@ -167,10 +167,71 @@ pub struct ParamSpec {
 pub enum Catalog {
     /// The `[[dataset]]` entries of the config file.
     Configured(Vec<Dataset>),
-    /// Every table and view of schema `public` that the role may read, looked up on each
-    /// request so new tables show up without a restart. A table whose primary key is one
-    /// column has it as its key.
-    PublicSchema,
+    /// Every table and view of the given schemas that the role may read, looked up on
+    /// each request so new tables show up without a restart. A table whose primary key is
+    /// one column has it as its key.
+    Discovered(Discovery),
+}
+
+/// Which relations discovery offers: those of `schemas` (named `name` in `public`,
+/// `schema.name` elsewhere), less those whose dataset name matches a pattern of `exclude`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    #[serde(default = "default_schemas")]
+    pub schemas: Vec<String>,
+    /// Patterns of dataset names to leave out, `*` standing for any characters.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self {
+            schemas: default_schemas(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+fn default_schemas() -> Vec<String> {
+    vec!["public".to_owned()]
+}
+
+impl Discovery {
+    /// The dataset name of `table` in `schema`.
+    fn dataset_name(schema: &str, table: &str) -> String {
+        match schema {
+            "public" => table.to_owned(),
+            _ => format!("{schema}.{table}"),
+        }
+    }
+
+    fn excludes(&self, name: &str) -> bool {
+        self.exclude
+            .iter()
+            .any(|pattern| glob_matches(pattern, name))
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The column of the single-column primary key of the relation whose oid is `$1`/`c.oid`,
@@ -183,22 +244,23 @@ const PRIMARY_KEY: &str = "\
     WHERE i.indisprimary AND i.indnkeyatts OPERATOR(pg_catalog.=) 1 \
       AND i.indrelid OPERATOR(pg_catalog.=) ";
 
-/// Lists the relations of schema `public` the connected role can `SELECT` from, with the
-/// column of a single-column primary key.
+/// Lists the relations of the schemas in `$1` the connected role can `SELECT` from, with
+/// their schema and the column of a single-column primary key.
 ///
 /// Names come as their raw bytes (`convert_to` SQL_ASCII converts nothing), so a name that
 /// is not valid UTF-8 (possible in a `SQL_ASCII` database) can be skipped on its own
 /// instead of failing the listing.
 /// Every operator and function is `pg_catalog`'s, whatever the role's `search_path`.
-fn list_public_relations() -> String {
+fn list_relations() -> String {
     format!(
-        "SELECT pg_catalog.convert_to(c.relname::pg_catalog.text, 'SQL_ASCII'), ({PRIMARY_KEY} c.oid) \
+        "SELECT pg_catalog.convert_to(c.relname::pg_catalog.text, 'SQL_ASCII'), ({PRIMARY_KEY} c.oid), \
+           pg_catalog.convert_to(n.nspname::pg_catalog.text, 'SQL_ASCII') \
          FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-         WHERE n.nspname OPERATOR(pg_catalog.=) 'public' \
+         WHERE n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) \
            AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,v,m,p,f}}'::pg_catalog.\"char\"[]) \
            AND pg_catalog.has_table_privilege(c.oid, 'SELECT') \
-         ORDER BY 1"
+         ORDER BY 3, 1"
     )
 }
 
@@ -219,21 +281,26 @@ impl Catalog {
     pub async fn datasets(&self, pool: &Pool) -> Result<Vec<Dataset>, SourceError> {
         match self {
             Catalog::Configured(datasets) => Ok(datasets.clone()),
-            Catalog::PublicSchema => {
+            Catalog::Discovered(discovery) => {
                 let client = pool.get().await.map_err(SourceError::Connect)?;
                 let rows = client
-                    .query(list_public_relations().as_str(), &[])
+                    .query(list_relations().as_str(), &[&discovery.schemas])
                     .await
                     .map_err(SourceError::Query)?;
                 Ok(rows
                     .iter()
                     .filter_map(|row| {
-                        let name = servable_name(row.get(0))?;
+                        let table = servable_name(row.get(0))?;
+                        let schema = servable_name(row.get(2))?;
+                        let name = Discovery::dataset_name(&schema, &table);
+                        if discovery.excludes(&name) {
+                            return None;
+                        }
                         let key = row.get::<_, Option<Vec<u8>>>(1).and_then(servable_name);
                         Some(Dataset {
                             query: DatasetQuery::Table(TableName {
-                                schema: Some("public".to_owned()),
-                                name: name.clone(),
+                                schema: Some(schema),
+                                name: table,
                             }),
                             name,
                             description: None,
@@ -254,7 +321,7 @@ impl Catalog {
                 .iter()
                 .find(|dataset| dataset.name == name)
                 .cloned()),
-            Catalog::PublicSchema => Ok(self
+            Catalog::Discovered(_) => Ok(self
                 .datasets(pool)
                 .await?
                 .into_iter()
@@ -316,6 +383,24 @@ mod tests {
         assert!(name.is_err());
         let name = table(r#"orders; DROP TABLE y"#).unwrap();
         assert_eq!(name.to_sql(), r#""orders; DROP TABLE y""#);
+    }
+
+    #[test]
+    fn exclude_patterns_match_with_stars() {
+        for (pattern, name, matches) in [
+            ("secret_*", "secret_keys", true),
+            ("secret_*", "public_secret_keys", false),
+            ("*_audit", "orders_audit", true),
+            ("sales.*", "sales.orders", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*", "", true),
+            ("ab*ba", "aba", false),
+        ] {
+            assert_eq!(glob_matches(pattern, name), matches, "{pattern} ~ {name}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::catalog::{Dataset, DatasetQuery, ParamSpec, TableName};
+use crate::catalog::{Dataset, DatasetQuery, Discovery, ParamSpec, TableName};
 use crate::export::Engine;
 use crate::format::Compression;
 
@@ -59,6 +59,9 @@ pub struct Config {
     pub stream: StreamConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[discovery]`: which tables are offered when there are no `[[dataset]]` entries.
+    #[serde(default)]
+    pub discovery: Discovery,
     /// `[[dataset]]` entries; none means every table and view of schema `public`.
     #[serde(default, rename = "dataset")]
     pub datasets: Vec<DatasetConfig>,
@@ -333,6 +336,12 @@ impl Config {
     fn validate(&self) -> Result<(), (String, String)> {
         if self.database.pool_size == 0 {
             return Err(("database.pool_size".into(), "expected at least 1".into()));
+        }
+        if self.discovery.schemas.is_empty() {
+            return Err((
+                "discovery.schemas".into(),
+                "expected at least one schema".into(),
+            ));
         }
         for (key, value) in [
             ("server.max_connections", Some(self.server.max_connections)),

@@ -17,6 +17,9 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     /// How long a download waits for a free connection when all are busy.
     pub wait_timeout: Duration,
+    /// The connections' `application_name` (in `pg_stat_activity`), unless the URL sets
+    /// one.
+    pub application_name: &'static str,
 }
 
 impl Default for PoolSettings {
@@ -25,6 +28,7 @@ impl Default for PoolSettings {
             pool_size: 8,
             connect_timeout: Duration::from_secs(10),
             wait_timeout: Duration::from_secs(30),
+            application_name: "rowpipe",
         }
     }
 }
@@ -52,7 +56,7 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
         config.connect_timeout(settings.connect_timeout);
     }
     if config.get_application_name().is_none() {
-        config.application_name("rowpipe");
+        config.application_name(settings.application_name);
     }
     let manager = Manager::from_config(
         config,

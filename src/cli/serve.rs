@@ -45,11 +45,19 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         database = %redact_url(&url),
         datasets = match state.catalog() {
             Catalog::Configured(datasets) => datasets.len().to_string(),
-            Catalog::PublicSchema => "schema public".to_owned(),
+            Catalog::Discovered(discovery) => format!("schemas {}", discovery.schemas.join(", ")),
         },
         "rowpipe serving on http://{address}/datasets",
     );
-    if let Err(error) = database::ping(state.pool()).await {
+    if !address.ip().is_loopback() {
+        tracing::warn!(
+            address = %address,
+            "listening beyond this machine without authentication: anyone who can reach \
+             this address can download every dataset; listen on 127.0.0.1 behind a proxy \
+             that authenticates, or keep the network closed"
+        );
+    }
+    if let Err(error) = database::ping(state.control_pool()).await {
         tracing::warn!(error = %OneLine(&error.to_string()), "the database does not answer yet; serving anyway, /healthz reports 503");
     }
     server::serve(listener, state, shutdown_signal())

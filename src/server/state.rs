@@ -105,17 +105,20 @@ impl AppState {
             pool_size: config.database.pool_size,
             connect_timeout: config.database.connect_timeout,
             wait_timeout: config.database.acquire_timeout,
+            ..PoolSettings::default()
         };
         let pool = database::connect(database_url, &settings)?;
         let control = database::connect(
             database_url,
             &PoolSettings {
                 pool_size: CONTROL_POOL_SIZE,
+                // Told apart from the downloads' connections in `pg_stat_activity`.
+                application_name: "rowpipe-control",
                 ..settings
             },
         )?;
         let catalog = if config.datasets.is_empty() {
-            Catalog::PublicSchema
+            Catalog::Discovered(config.discovery.clone())
         } else {
             Catalog::Configured(config.datasets())
         };

@@ -612,3 +612,38 @@ fn statement_timeout_is_a_503() {
         "answer\n42\n",
     );
 }
+
+/// Discovery can offer more schemas than `public` (their tables named `schema.table`) and
+/// leave tables out by name patterns; what is left out is not served either.
+#[test]
+fn discovery_takes_schemas_and_exclusions() {
+    let db = cluster().create_database("datasets_discovery");
+    db.execute(
+        "CREATE TABLE a (id int PRIMARY KEY); INSERT INTO a VALUES (1);
+         CREATE TABLE a_audit (id int); CREATE SCHEMA sales;
+         CREATE TABLE sales.orders (id int PRIMARY KEY, total numeric);
+         INSERT INTO sales.orders VALUES (1, 9.5), (2, 10);
+         CREATE TABLE sales.secret_margins (id int); CREATE SCHEMA hidden;
+         CREATE TABLE hidden.t (id int);",
+    );
+    let config = "[discovery]\nschemas = [\"public\", \"sales\"]\n\
+                  exclude = [\"*_audit\", \"sales.secret_*\"]\n";
+    let server = TestServer::start(db.url(), config);
+    let listing = http::get(server.addr(), "/datasets").json();
+    let names: Vec<&str> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "sales.orders"]);
+    let orders = http::get_csv(server.addr(), "/datasets/sales.orders.csv");
+    assert_bytes_eq(
+        &orders.body,
+        db.copy_csv("SELECT * FROM sales.orders ORDER BY id"),
+    );
+    for hidden in ["a_audit", "sales.secret_margins", "hidden.t"] {
+        let response = http::get(server.addr(), &format!("/datasets/{hidden}.csv"));
+        assert_eq!(response.status, 404, "{hidden}");
+    }
+}
