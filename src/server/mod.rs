@@ -6,6 +6,7 @@
 mod accept_encoding;
 mod error;
 mod listen;
+mod metrics;
 mod request_id;
 mod routes;
 mod stall;

@@ -52,11 +52,12 @@ pub fn app(state: AppState) -> Router {
         .route("/datasets", get(list_datasets))
         .route("/datasets/{file}", get(download))
         .route("/livez", get(livez))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/healthz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), log_errors))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
@@ -75,7 +76,7 @@ async fn method_not_allowed(method: Method) -> ApiError {
 
 /// Logs every error response once, with the whole message (the client's body may leave
 /// details out) and the request's id, which it also adds to the body.
-async fn log_errors(request: Request, next: Next) -> Response {
+async fn log_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let id = request.extensions().get::<RequestId>().cloned();
@@ -84,6 +85,9 @@ async fn log_errors(request: Request, next: Next) -> Response {
         return response;
     };
     let status = response.status();
+    if let Some(code) = body.get("code").and_then(Value::as_str) {
+        state.metrics().rejected(code);
+    }
     let (path, error, request_id) = (
         OneLine(&path),
         OneLine(logged),
@@ -288,7 +292,13 @@ async fn download(
         let _held = &admission;
         chunk
     });
+    let metrics = state.metrics().clone();
+    metrics.download_started();
+    let (dataset_name, format_name) = (dataset.name.clone(), format.extension());
     let log = DownloadLog {
+        on_end: Some(Box::new(move |end| {
+            metrics.download_ended(&dataset_name, format_name, end);
+        })),
         request_id: request_id
             .map(|Extension(id)| id.to_string())
             .unwrap_or_default(),
@@ -470,6 +480,22 @@ fn content_disposition(filename: &str) -> HeaderValue {
         format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
     };
     HeaderValue::from_str(&value).expect("only ASCII goes into the header")
+}
+
+/// `GET /metrics`: the Prometheus/OpenMetrics exposition (see [`super::metrics`]).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics().render([
+        ("downloads", state.pool()),
+        ("control", state.control_pool()),
+    ]);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET /livez`: 200 while the process serves requests at all. It never asks the database,

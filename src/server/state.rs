@@ -12,6 +12,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::metrics::SharedMetrics;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::database::{self, InvalidUrl, PoolSettings};
@@ -34,6 +35,7 @@ struct Shared {
     server: ServerConfig,
     downloads: Limit,
     per_dataset: HashMap<String, Limit>,
+    metrics: SharedMetrics,
 }
 
 /// A bound on downloads running at once.
@@ -93,6 +95,7 @@ impl AppState {
                     .dataset_limits()
                     .map(|(name, max)| (name.to_owned(), Limit::new(max)))
                     .collect(),
+                metrics: SharedMetrics::default(),
             }),
         }
     }
@@ -142,6 +145,11 @@ impl AppState {
 
     pub fn export(&self) -> &ExportOptions {
         &self.inner.export
+    }
+
+    /// What `/metrics` reports.
+    pub fn metrics(&self) -> &SharedMetrics {
+        &self.inner.metrics
     }
 
     /// The `[server]` bounds: timeouts, connection cap, shutdown grace.

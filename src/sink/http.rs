@@ -30,7 +30,6 @@ use crate::format::{Compression, Format};
 use crate::progress::Progress;
 
 /// What a download is, for its log line.
-#[derive(Debug, Clone)]
 pub struct DownloadLog {
     /// The request's id, which its response and its other log lines carry too.
     pub request_id: String,
@@ -43,6 +42,37 @@ pub struct DownloadLog {
     /// From the start of the export to its first chunk.
     pub first_byte: std::time::Duration,
     pub progress: Arc<Progress>,
+    /// Told how the download ended, once (for metrics).
+    pub on_end: Option<EndHook>,
+}
+
+/// Called once when a download ends, however it ends.
+pub type EndHook = Box<dyn FnOnce(&DownloadEnd) + Send + Sync>;
+
+/// How a download ended, for an [`EndHook`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadEnd {
+    /// `ok`, `failed` or `client_gone`, as in the log line.
+    pub outcome: &'static str,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub first_byte_seconds: f64,
+}
+
+impl DownloadLog {
+    /// Runs the end hook, if it has not run.
+    fn ended(&mut self, outcome: &'static str) {
+        if let Some(hook) = self.on_end.take() {
+            hook(&DownloadEnd {
+                outcome,
+                rows: self.progress.rows(),
+                bytes: self.progress.bytes(),
+                seconds: self.progress.elapsed().as_secs_f64(),
+                first_byte_seconds: self.first_byte.as_secs_f64(),
+            });
+        }
+    }
 }
 
 /// The trailers a download that asks for them ends with, announced in its `Trailer`
@@ -156,10 +186,12 @@ where
             Some(Ok(chunk)) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
             Some(Err(error)) => {
                 this.ended = true;
+                this.log.ended("failed");
                 Poll::Ready(Some(Err(error)))
             }
             None => {
                 this.ended = true;
+                this.log.ended("ok");
                 let trailers = this.digest.take().map(|digest| this.trailers(digest));
                 Poll::Ready(trailers.map(|trailers| Ok(Frame::trailers(trailers))))
             }
@@ -184,6 +216,7 @@ impl<S> Drop for Observed<S> {
                 outcome = "client_gone",
                 "client went away; query cancelled",
             );
+            self.log.ended("client_gone");
         }
     }
 }

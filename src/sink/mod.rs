@@ -7,6 +7,6 @@ pub mod stdout;
 mod writer;
 
 pub use file::{PartMode, write_to_file};
-pub use http::{DownloadLog, http_body};
+pub use http::{DownloadEnd, DownloadLog, EndHook, http_body};
 pub use stdout::{StdoutOutcome, write_to_stdout};
 pub use writer::SinkError;

@@ -80,3 +80,119 @@ fn json_logs_give_one_line_per_download() {
     );
     assert_eq!(by_outcome["client_gone"]["dataset"], "endless");
 }
+
+/// One metric of an OpenMetrics exposition, by name and labels (sorted), as a number.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    wanted.sort();
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric_name, mut found) = match series.split_once('{') {
+                Some((metric_name, rest)) => (
+                    metric_name,
+                    rest.trim_end_matches('}')
+                        .split(',')
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                ),
+                None => (series, Vec::new()),
+            };
+            found.sort();
+            (metric_name == name && found == wanted).then(|| value.parse().ok())?
+        })
+}
+
+/// `/metrics` after a scripted set of downloads: each outcome counted under its dataset
+/// and format, rows and bytes summed, nothing left active, rejections by error code.
+#[test]
+fn metrics_count_what_happened() {
+    let db = cluster().create_database("logs_metrics");
+    db.execute("CREATE TABLE numbers AS SELECT i AS id FROM generate_series(1, 5000) AS i;");
+    let config = r#"
+        [stream]
+        chunk_size = 1024
+
+        [[dataset]]
+        name = "numbers"
+        table = "numbers"
+
+        [[dataset]]
+        name = "cut"
+        table = "numbers"
+        max_rows = 3000
+
+        [[dataset]]
+        name = "endless"
+        sql = "SELECT a * 1000 + b AS n FROM generate_series(1, 100000) a, generate_series(1, 1000) b"
+    "#;
+    let server = ServeProcess::start_with_config(db.url(), config);
+    let mut sent = 0;
+    for path in ["/datasets/numbers.csv", "/datasets/numbers.jsonl"] {
+        sent += http::get(server.addr(), path).body.len();
+    }
+    assert!(!http::get(server.addr(), "/datasets/cut.csv").complete);
+    let mut gone = Download::start(server.addr(), "/datasets/endless.csv");
+    gone.read_body_bytes(10_000);
+    gone.disconnect();
+    assert_eq!(
+        http::get(server.addr(), "/datasets/nothing.csv").status,
+        404
+    );
+    assert_eq!(
+        http::get(server.addr(), "/datasets/numbers.csv?limit=x").status,
+        400
+    );
+    server.settled_log_lines("client went away", Duration::from_secs(10));
+
+    let response = http::get(server.addr(), "/metrics");
+    assert_eq!(response.status, 200);
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text();
+    let downloads = |dataset: &str, format: &str, outcome: &str| {
+        let labels = [
+            ("dataset", dataset),
+            ("format", format),
+            ("outcome", outcome),
+        ];
+        metric(text, "rowpipe_downloads_total", &labels)
+    };
+    assert_eq!(downloads("numbers", "csv", "ok"), Some(1.0), "{text}");
+    assert_eq!(downloads("numbers", "jsonl", "ok"), Some(1.0), "{text}");
+    assert_eq!(downloads("cut", "csv", "failed"), Some(1.0), "{text}");
+    assert_eq!(
+        downloads("endless", "csv", "client_gone"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(metric(text, "rowpipe_active_downloads", &[]), Some(0.0));
+    assert_eq!(
+        metric(text, "rowpipe_download_duration_seconds_count", &[]),
+        Some(4.0)
+    );
+    let rows = metric(text, "rowpipe_rows_total", &[]).unwrap();
+    assert!(rows >= 10_000.0 + 3000.0, "{rows}");
+    let bytes = metric(text, "rowpipe_bytes_total", &[]).unwrap();
+    assert!(bytes >= sent as f64, "{bytes} < {sent}");
+    for code in ["unknown_dataset", "invalid_limit"] {
+        assert_eq!(
+            metric(text, "rowpipe_rejected_total", &[("code", code)]),
+            Some(1.0),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        metric(
+            text,
+            "rowpipe_pool_connections",
+            &[("pool", "downloads"), ("state", "max")]
+        ),
+        Some(8.0)
+    );
+}

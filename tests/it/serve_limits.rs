@@ -196,7 +196,9 @@ fn shutdown_gives_downloads_their_grace_then_cuts_them() {
     idle.signal("TERM");
     let status = wait_for_exit(idle.child(), Duration::from_secs(10), "SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", idle.log());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Well within the default 10 s grace: nothing was waited for (a loaded machine can
+    // take a second or two to stop a process at all).
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// Past the limits on downloads at once (server-wide, by default the pool's size, and a

@@ -1,0 +1,167 @@
+//! `GET /metrics`: what the server has done and is doing, in the Prometheus/OpenMetrics
+//! text format (`prometheus-client`).
+//!
+//! Every label takes a bounded set of values: dataset names (the config's, or the tables
+//! discovery offers), formats, outcomes and error codes. Never a parameter value, a path
+//! or any other text a client chose.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::sink::DownloadEnd;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DownloadLabels {
+    dataset: String,
+    format: String,
+    /// `ok`, `failed` or `client_gone`.
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    /// The error body's `code`.
+    code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    /// `downloads` or `control`.
+    pool: String,
+    /// `size` (open), `available` (idle), `waiting` (requests waiting for one), `max`.
+    state: String,
+}
+
+/// The server's metrics, shared by the handlers.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    downloads: Family<DownloadLabels, Counter>,
+    rejected: Family<RejectLabels, Counter>,
+    rows: Counter,
+    bytes: Counter,
+    active: Gauge,
+    duration: Histogram,
+    first_byte: Histogram,
+    pools: Family<PoolLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("rowpipe");
+        let downloads = Family::<DownloadLabels, Counter>::default();
+        registry.register(
+            "downloads",
+            "Downloads that ended, by dataset, format and outcome",
+            downloads.clone(),
+        );
+        let rejected = Family::<RejectLabels, Counter>::default();
+        registry.register(
+            "rejected",
+            "Requests answered with an error status, by error code",
+            rejected.clone(),
+        );
+        let rows = Counter::default();
+        registry.register("rows", "Rows sent in downloads", rows.clone());
+        let bytes = Counter::default();
+        registry.register("bytes", "Bytes sent in downloads, as sent", bytes.clone());
+        let active = Gauge::default();
+        registry.register("active_downloads", "Downloads running now", active.clone());
+        // 1 ms to about 4.7 hours.
+        let duration = Histogram::new(exponential_buckets(0.001, 4.0, 12));
+        registry.register(
+            "download_duration_seconds",
+            "How long downloads took, start to end",
+            duration.clone(),
+        );
+        let first_byte = Histogram::new(exponential_buckets(0.001, 4.0, 12));
+        registry.register(
+            "first_byte_seconds",
+            "From a download's start to its first chunk (the database's planning and sorting)",
+            first_byte.clone(),
+        );
+        let pools = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "pool_connections",
+            "Database connections by pool and state, when scraped",
+            pools.clone(),
+        );
+        Self {
+            registry,
+            downloads,
+            rejected,
+            rows,
+            bytes,
+            active,
+            duration,
+            first_byte,
+            pools,
+        }
+    }
+}
+
+impl Metrics {
+    /// A download starts: it counts as active until [`Metrics::download_ended`].
+    pub fn download_started(&self) {
+        self.active.inc();
+    }
+
+    /// How a download of `dataset` in `format` ended.
+    pub fn download_ended(&self, dataset: &str, format: &str, end: &DownloadEnd) {
+        self.active.dec();
+        self.downloads
+            .get_or_create(&DownloadLabels {
+                dataset: dataset.to_owned(),
+                format: format.to_owned(),
+                outcome: end.outcome.to_owned(),
+            })
+            .inc();
+        self.rows.inc_by(end.rows);
+        self.bytes.inc_by(end.bytes);
+        self.duration.observe(end.seconds);
+        self.first_byte.observe(end.first_byte_seconds);
+    }
+
+    /// A request answered with the error `code`.
+    pub fn rejected(&self, code: &str) {
+        self.rejected
+            .get_or_create(&RejectLabels {
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The exposition, with the pools' gauges read now.
+    pub fn render(&self, pools: [(&str, &Pool); 2]) -> String {
+        for (name, pool) in pools {
+            let status = pool.status();
+            for (state, value) in [
+                ("max", status.max_size),
+                ("size", status.size),
+                ("available", status.available),
+                ("waiting", status.waiting),
+            ] {
+                self.pools
+                    .get_or_create(&PoolLabels {
+                        pool: name.to_owned(),
+                        state: state.to_owned(),
+                    })
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+        }
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// Metrics shared between the state and the download hooks.
+pub type SharedMetrics = Arc<Metrics>;
