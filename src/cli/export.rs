@@ -212,7 +212,7 @@ fn write_manifest(
             path.display()
         ))
     };
-    let (sha256, bytes) = manifest::digest_of(output).map_err(failed)?;
+    let (sha256, bytes) = rowpipe::sink::digest::of_file(output).map_err(failed)?;
     let out = &request.output;
     let csv = &out.csv;
     let options = [

@@ -8,11 +8,10 @@
 //! so it covers the rows a resumed export kept as well as the ones it appended.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// What a manifest says.
 #[derive(Debug, Serialize)]
@@ -41,30 +40,6 @@ pub struct Manifest {
     pub started: String,
     pub finished: String,
     pub rowpipe: &'static str,
-}
-
-/// The SHA-256 of the file at `path`, in hexadecimal, and its length.
-pub fn digest_of(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut digest = Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    let mut length = 0u64;
-    loop {
-        let read = match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(read) => read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        digest.update(&buffer[..read]);
-        length += read as u64;
-    }
-    let hex = digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((hex, length))
 }
 
 /// Writes `manifest` to `path` through `path.part`, synced, then renamed into place.

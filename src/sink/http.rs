@@ -23,8 +23,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http_body::Frame;
-use sha2::{Digest, Sha256};
 
+use super::digest::Sha256Hex;
 use crate::escape::OneLine;
 use crate::format::{Compression, Format};
 use crate::progress::Progress;
@@ -90,7 +90,7 @@ where
         stream,
         log,
         ended: false,
-        digest: with_trailers.then(Sha256::new),
+        digest: with_trailers.then(Sha256Hex::default),
     })
 }
 
@@ -99,18 +99,14 @@ struct Observed<S> {
     log: DownloadLog,
     ended: bool,
     /// The body's digest so far, when it ends with trailers; taken when they are sent.
-    digest: Option<Sha256>,
+    digest: Option<Sha256Hex>,
 }
 
 impl<S> Observed<S> {
     /// The trailers of a body that ended cleanly, with `digest` of all of it.
-    fn trailers(&self, digest: Sha256) -> HeaderMap {
+    fn trailers(&self, digest: Sha256Hex) -> HeaderMap {
         let progress = &self.log.progress;
-        let sha256: String = digest
-            .finalize()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect();
+        let sha256 = digest.finish();
         [
             progress.rows().to_string(),
             progress.bytes().to_string(),

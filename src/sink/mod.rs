@@ -1,6 +1,7 @@
 //! Sinks: where the chunks end up. Each one delivers a stream of byte chunks and makes an
 //! upstream failure look like a failure to whoever receives the bytes.
 
+pub mod digest;
 pub mod file;
 pub mod http;
 pub mod stdout;
