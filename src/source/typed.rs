@@ -259,9 +259,6 @@ struct Plan {
 struct KeyPlan {
     described: usize,
     ty: Type,
-    /// Whether the key is not among the selected columns and so is selected after them,
-    /// for the order check alone.
-    hidden: bool,
 }
 
 impl Plan {
@@ -340,7 +337,6 @@ impl Plan {
             key: key.map(|index| KeyPlan {
                 described: index,
                 ty: described[index].type_().clone(),
-                hidden: !selected.contains(&index),
             }),
             schema: Schema {
                 columns,
@@ -375,7 +371,13 @@ impl Plan {
             .zip(&self.schema.columns)
             .map(|(&index, column)| server_formatted(index + 1, column.form))
             .collect();
-        if let Some(key) = self.key.as_ref().filter(|key| key.hidden) {
+        // A key that is not among the selected columns is selected after them, for the
+        // order check alone.
+        if let Some(key) = self
+            .key
+            .as_ref()
+            .filter(|key| !self.selected.contains(&key.described))
+        {
             let column = &self
                 .schema
                 .key
