@@ -555,25 +555,16 @@ fn export_honours_the_config_files_bounds() {
     assert_bytes_eq(&output.stdout, db.copy_csv("SELECT * FROM t ORDER BY id"));
 
     // The file's engine is the copy engine, which takes default options only.
-    let output = export(&[
+    let no_header = [
         "--dataset",
         "all",
         "--max-bytes",
         "1000000",
         "--header",
         "false",
-    ]);
-    fails_with(output, 2, "copy engine");
-    let output = export(&[
-        "--dataset",
-        "all",
-        "--max-bytes",
-        "1000000",
-        "--header",
-        "false",
-        "--engine",
-        "typed",
-    ]);
+    ];
+    fails_with(export(&no_header), 2, "copy engine");
+    let output = export(&[&no_header[..], &["--engine", "typed"]].concat());
     assert!(output.status.success(), "{}", stderr_text(&output));
 
     // The file's statement_timeout; the flag overrides it; no file, no timeout of rowpipe's.

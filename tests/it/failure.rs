@@ -16,7 +16,7 @@ use crate::harness::{
 
 /// A query that streams for far longer than any test runs (about 10 GB of CSV), starting at
 /// once: a single `generate_series` of 100M rows in FROM would be materialized first.
-const ENDLESS: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) AS filler \
+pub const ENDLESS: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) AS filler \
                        FROM generate_series(0, 999) a, generate_series(1, 100000) b";
 
 /// [`ENDLESS`] with a bound parameter, which takes the portal route instead of COPY.
@@ -64,7 +64,8 @@ const SILENT_PARAM: &str = "SELECT pg_sleep($1) AS slept";
 /// How soon a query must be gone from `pg_stat_activity` after its client left.
 const QUERY_GONE_WITHIN: Duration = Duration::from_secs(2);
 
-fn database(prefix: &str) -> TestDb {
+/// A fresh database with a 1,000-row table `small`.
+pub fn database(prefix: &str) -> TestDb {
     let db = cluster().create_database(prefix);
     db.execute("CREATE TABLE small AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 1000) g");
     db

@@ -7,15 +7,20 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::http::{self, Download};
-use crate::harness::{ServeProcess, cluster};
+use crate::harness::{ServeProcess, TestDb, cluster};
 
-#[test]
-fn json_logs_give_one_line_per_download() {
-    let db = cluster().create_database("logs_json");
+/// A server with JSON logs over `numbers` (5,000 rows), serving it whole (`numbers`), by a
+/// parameter (`since`), cut by `max_rows` (`cut`), and an endless query (`endless`).
+fn observed_server(prefix: &str) -> (TestDb, ServeProcess) {
+    let db = cluster().create_database(prefix);
     db.execute("CREATE TABLE numbers AS SELECT i AS id FROM generate_series(1, 5000) AS i;");
     let config = r#"
         [stream]
         chunk_size = 1024
+
+        [[dataset]]
+        name = "numbers"
+        table = "numbers"
 
         [[dataset]]
         name = "since"
@@ -31,16 +36,23 @@ fn json_logs_give_one_line_per_download() {
         name = "endless"
         sql = "SELECT a * 1000 + b AS n FROM generate_series(1, 100000) a, generate_series(1, 1000) b"
     "#;
-    let config_file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(config_file.path(), config).unwrap();
-    let config_path = config_file.path().to_str().unwrap();
-    let server = ServeProcess::start(db.url(), &["--config", config_path, "--log-format", "json"]);
-    let ok = http::get_csv(server.addr(), "/datasets/since.csv?from=2001");
-    let broken = http::get(server.addr(), "/datasets/cut.csv");
-    assert!(!broken.complete);
+    let server = ServeProcess::start_with_config_and(db.url(), config, &["--log-format", "json"]);
+    (db, server)
+}
+
+/// A download that fails mid-stream (`cut`) and one whose client goes away (`endless`).
+fn break_and_abandon(server: &ServeProcess) {
+    assert!(!http::get(server.addr(), "/datasets/cut.csv").complete);
     let mut gone = Download::start(server.addr(), "/datasets/endless.csv");
     gone.read_body_bytes(10_000);
     gone.disconnect();
+}
+
+#[test]
+fn json_logs_give_one_line_per_download() {
+    let (_db, server) = observed_server("logs_json");
+    let ok = http::get_csv(server.addr(), "/datasets/since.csv?from=2001");
+    break_and_abandon(&server);
 
     let lines = server.settled_log_lines("\"outcome\"", Duration::from_secs(10));
     let mut by_outcome = std::collections::BTreeMap::new();
@@ -108,34 +120,12 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 /// and format, rows and bytes summed, nothing left active, rejections by error code.
 #[test]
 fn metrics_count_what_happened() {
-    let db = cluster().create_database("logs_metrics");
-    db.execute("CREATE TABLE numbers AS SELECT i AS id FROM generate_series(1, 5000) AS i;");
-    let config = r#"
-        [stream]
-        chunk_size = 1024
-
-        [[dataset]]
-        name = "numbers"
-        table = "numbers"
-
-        [[dataset]]
-        name = "cut"
-        table = "numbers"
-        max_rows = 3000
-
-        [[dataset]]
-        name = "endless"
-        sql = "SELECT a * 1000 + b AS n FROM generate_series(1, 100000) a, generate_series(1, 1000) b"
-    "#;
-    let server = ServeProcess::start_with_config(db.url(), config);
+    let (_db, server) = observed_server("logs_metrics");
     let mut sent = 0;
     for path in ["/datasets/numbers.csv", "/datasets/numbers.jsonl"] {
         sent += http::get(server.addr(), path).body.len();
     }
-    assert!(!http::get(server.addr(), "/datasets/cut.csv").complete);
-    let mut gone = Download::start(server.addr(), "/datasets/endless.csv");
-    gone.read_body_bytes(10_000);
-    gone.disconnect();
+    break_and_abandon(&server);
     assert_eq!(
         http::get(server.addr(), "/datasets/nothing.csv").status,
         404

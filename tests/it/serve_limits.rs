@@ -6,19 +6,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::failure::{ENDLESS, database};
 use crate::harness::http::{self, Download};
 use crate::harness::server::free_local_addr;
-use crate::harness::{ServeProcess, TestDb, assert_bytes_eq, cluster, poll_until, wait_for_exit};
-
-/// A query that streams for far longer than any test runs, starting at once.
-const ENDLESS: &str = "SELECT a * 100000 + b AS g, repeat('x', 100) AS filler \
-                       FROM generate_series(0, 999) a, generate_series(1, 100000) b";
-
-fn database(prefix: &str) -> TestDb {
-    let db = cluster().create_database(prefix);
-    db.execute("CREATE TABLE small AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 1000) g");
-    db
-}
+use crate::harness::{ServeProcess, assert_bytes_eq, poll_until, wait_for_exit};
 
 /// A config with `server` and `database` settings, serving `endless` and `small`.
 fn config(database: &str, server: &str) -> String {

@@ -152,13 +152,27 @@ impl ServeProcess {
     /// Like [`ServeProcess::start`], with `--config` a file holding `config_toml`.
     #[track_caller]
     pub fn start_with_config(db_url: &str, config_toml: &str) -> ServeProcess {
+        Self::start_with_config_and(db_url, config_toml, &[])
+    }
+
+    /// Like [`ServeProcess::start_with_config`], with `extra_args` after `--config FILE`.
+    #[track_caller]
+    pub fn start_with_config_and(
+        db_url: &str,
+        config_toml: &str,
+        extra_args: &[&str],
+    ) -> ServeProcess {
         let config = tempfile::Builder::new()
             .suffix(".toml")
             .tempfile()
             .expect("a temporary config file");
         std::fs::write(config.path(), config_toml).expect("write the config file");
         let path = config.path().to_str().expect("a UTF-8 temporary path");
-        let mut server = ServeProcess::start(db_url, &["--config", path]);
+        let args: Vec<&str> = ["--config", path]
+            .into_iter()
+            .chain(extra_args.iter().copied())
+            .collect();
+        let mut server = ServeProcess::start(db_url, &args);
         server.config = Some(config);
         server
     }
