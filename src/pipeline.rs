@@ -22,6 +22,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::catalog::quote_identifier;
 use crate::config::{Config, StreamConfig};
+use crate::decode::RowValues;
 use crate::encode::{CsvEncoder, JsonArrayEncoder, JsonLinesEncoder, RowEncoder, TsvEncoder};
 use crate::export::{Engine, ExportQuery, Output, OutputError};
 use crate::format::Format;
@@ -134,7 +135,7 @@ pub async fn open(
                 progress.clone(),
             )
             .await?;
-            let fields = schema.fields();
+            let values = RowValues::new(&schema);
             let key = schema
                 .key
                 .clone()
@@ -142,7 +143,7 @@ pub async fn open(
             let encoder = row_encoder(schema, output)?;
             Box::new(encode(
                 pieces,
-                fields,
+                values,
                 key,
                 encoder,
                 chunk_size,

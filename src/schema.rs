@@ -6,8 +6,6 @@
 //! not format natively arrives already formatted by the server, as text (its output function) for the
 //! tabular formats or as JSON (`to_json`) for the JSON ones, so no type is ever refused.
 
-use tokio_postgres::types::{Kind, Type};
-
 use crate::value::kind::{NativeType, SessionFormat, ValueKind};
 
 /// One output column.
@@ -45,34 +43,16 @@ pub enum Category {
     Other,
 }
 
-impl Category {
-    /// The category of a PostgreSQL type, looking through domains.
-    pub fn of(ty: &Type) -> Category {
-        if let Kind::Domain(base) = ty.kind() {
-            return Category::of(base);
-        }
-        match *ty {
-            Type::MONEY => Category::Number,
-            Type::DATE
-            | Type::TIME
-            | Type::TIMETZ
-            | Type::TIMESTAMP
-            | Type::TIMESTAMPTZ
-            | Type::INTERVAL => Category::DateTime,
-            _ if ValueKind::of(ty).is_some_and(ValueKind::is_numeric) => Category::Number,
-            _ => Category::Other,
-        }
-    }
-}
-
-/// What a column's binary field holds.
+/// Who formats a column's values, and so what its [`Value`](crate::value::Value)s are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnForm {
-    /// The type's own binary form, formatted by rowpipe.
+    /// Values of the type, formatted by rowpipe.
     Native(NativeType),
-    /// The server's text for the value, from the type's output function.
+    /// The server's text for the value, from the type's output function: a
+    /// [`Value::Text`](crate::value::Value::Text).
     ServerText,
-    /// The server's JSON for the value (`to_json`).
+    /// The server's JSON for the value (`to_json`): a
+    /// [`Value::Json`](crate::value::Value::Json).
     ServerJson,
 }
 

@@ -3,8 +3,8 @@
 //!
 //! An object is `{"name":value,...}` with no spaces; keys are the column names, escaped
 //! like strings, duplicates kept. Values follow `to_json`: see
-//! [`crate::value::kind::ValueKind::write_json`]. Columns the server formats arrive as its
-//! `to_json` output and are copied as they are.
+//! [`Value::write_json`]. Columns the server formats arrive as its `to_json` output and are
+//! copied as they are.
 //!
 //! One deliberate difference: a `json` value keeps its text as it was stored, line breaks
 //! included, and `row_to_json` embeds it as it is, which would split a JSON Lines record.
@@ -12,8 +12,8 @@
 //! always escaped), so rowpipe writes a space instead, and every record is one line.
 
 use super::{FieldError, RowEncoder};
-use crate::decode::RowRef;
-use crate::schema::{ColumnForm, Schema};
+use crate::schema::Schema;
+use crate::value::Value;
 use crate::value::json::write_json_string;
 
 /// Writes rows as JSON objects; the framing around them is the callers'.
@@ -39,24 +39,16 @@ impl ObjectWriter {
         Self { schema, keys }
     }
 
-    fn write(&self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    fn write(&self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError> {
         if self.keys.is_empty() {
             out.push(b'{');
         }
-        for ((field, column), key) in row.fields().zip(&self.schema.columns).zip(&self.keys) {
+        for ((value, column), key) in row.iter().zip(&self.schema.columns).zip(&self.keys) {
             out.extend_from_slice(key);
-            let Some(raw) = field else {
-                out.extend_from_slice(b"null");
-                continue;
-            };
             let start = out.len();
-            match column.form {
-                ColumnForm::Native(native) => native
-                    .write_json(raw, &self.schema.session, out)
-                    .map_err(|error| FieldError::new(column, error))?,
-                ColumnForm::ServerJson => out.extend_from_slice(raw),
-                ColumnForm::ServerText => write_json_string(raw, out),
-            }
+            value
+                .write_json(&self.schema.session, out)
+                .map_err(|error| FieldError::new(column, error))?;
             if column.may_embed_json_text() {
                 one_line(&mut out[start..]);
             }
@@ -88,7 +80,7 @@ impl JsonLinesEncoder {
 impl RowEncoder for JsonLinesEncoder {
     fn begin(&mut self, _out: &mut Vec<u8>) {}
 
-    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    fn row(&mut self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError> {
         self.0.write(row, out)?;
         out.push(b'\n');
         Ok(())
@@ -119,7 +111,7 @@ impl RowEncoder for JsonArrayEncoder {
         out.extend_from_slice(b"[\n");
     }
 
-    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
+    fn row(&mut self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError> {
         if self.rows > 0 {
             out.extend_from_slice(b",\n");
         }

@@ -3,7 +3,7 @@
 //! An encoder appends to a caller's buffer and does no IO, so the caller decides when a
 //! buffer is full enough to hand on. The field writers ([`CsvWriter`], [`text`]) know one
 //! format's quoting; the row encoders ([`RowEncoder`]) know a result's columns and turn
-//! decoded binary rows into whole lines of a format.
+//! rows of [`Value`]s, from whichever source, into whole lines of a format.
 
 pub mod csv;
 pub mod json;
@@ -14,9 +14,8 @@ pub use csv::{CsvOptions, CsvOptionsError, CsvWriter};
 pub use json::{JsonArrayEncoder, JsonLinesEncoder};
 pub use table::{CsvEncoder, CsvQuoting, CsvSettings, EXCEL_MAX_ROWS, TsvEncoder};
 
-use crate::decode::RowRef;
-use crate::schema::{Column, ColumnForm, Schema};
-use crate::value::ValueError;
+use crate::schema::{Column, Schema};
+use crate::value::{Value, ValueError};
 
 /// Turns a result's rows into one output format.
 ///
@@ -27,15 +26,17 @@ pub trait RowEncoder: Send {
     /// mark, or nothing.
     fn begin(&mut self, out: &mut Vec<u8>);
 
-    /// One row. On an error `out` may hold part of the row; the export is failing anyway.
-    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError>;
+    /// One row: a value per column of the schema (a row may have more, which are not
+    /// written). On an error `out` may hold part of the row; the export is failing anyway.
+    fn row(&mut self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError>;
 
     /// What comes after the last row.
     fn end(&mut self, out: &mut Vec<u8>);
 }
 
-/// A field could not be encoded: the server sent bytes that are not a value of the
-/// column's type. Never caused by the data itself, but worth a precise report.
+/// A field could not be decoded or written: the source sent bytes that are not a value of
+/// the column's type, or a value out of its type's range. Never caused by the data
+/// itself, but worth a precise report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column {column:?}: {source}")]
 pub struct FieldError {
@@ -45,7 +46,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(column: &Column, source: ValueError) -> Self {
+    pub(crate) fn new(column: &Column, source: ValueError) -> Self {
         Self {
             column: column.name.clone(),
             source,
@@ -53,23 +54,23 @@ impl FieldError {
     }
 }
 
-/// A non-NULL field's text, as PostgreSQL's output function writes it: the bytes
-/// themselves for text columns and server-formatted ones, else formatted into `scratch`.
+/// A non-NULL value's text, as PostgreSQL's output function writes it: the bytes
+/// themselves for text and JSON, else formatted into `scratch`.
 #[inline]
 fn field_text<'a>(
     schema: &Schema,
     column: &Column,
-    raw: &'a [u8],
+    value: &Value<'a>,
     scratch: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], FieldError> {
-    match column.form {
-        ColumnForm::Native(native) if !native.is_plain_text() => {
+    match *value {
+        Value::Text(text) | Value::Json(text) => Ok(text),
+        _ => {
             scratch.clear();
-            native
-                .write_text(raw, &schema.session, scratch)
+            value
+                .write_text(&schema.session, scratch)
                 .map_err(|error| FieldError::new(column, error))?;
             Ok(scratch)
         }
-        _ => Ok(raw),
     }
 }

@@ -5,9 +5,8 @@
 
 use super::csv::{CsvOptions, CsvOptionsError, CsvWriter};
 use super::{FieldError, RowEncoder, field_text, text};
-use crate::decode::RowRef;
 use crate::schema::{Category, ColumnForm, Schema};
-use crate::value::kind::NativeType;
+use crate::value::Value;
 
 /// Which CSV values are quoted whatever their content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,7 +86,7 @@ fn guard_formula<'a>(value: &'a [u8], guarded: &'a mut Vec<u8>) -> &'a [u8] {
 enum FieldWriting {
     /// Formatted straight into the output, without a scan: the text can never need quotes
     /// (most numbers, dates and times, with the usual options).
-    Direct(NativeType),
+    Direct,
     /// Formatted, prefixed if it looks like a formula (Excel mode, text columns), then
     /// quoted where needed, or always when `forced`.
     Checked { forced: bool, formula_guarded: bool },
@@ -137,7 +136,7 @@ impl CsvEncoder {
                             && !formula_guarded
                             && native.writes_plain_ascii() =>
                     {
-                        FieldWriting::Direct(native)
+                        FieldWriting::Direct
                     }
                     _ => FieldWriting::Checked {
                         forced,
@@ -182,19 +181,19 @@ impl RowEncoder for CsvEncoder {
         }
     }
 
-    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
-        for (index, (field, column)) in row.fields().zip(&self.schema.columns).enumerate() {
+    fn row(&mut self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError> {
+        for (index, (value, column)) in row.iter().zip(&self.schema.columns).enumerate() {
             if index > 0 {
                 self.writer.write_separator(out);
             }
-            let Some(raw) = field else {
+            if let Value::Null = value {
                 self.writer.write_field(out, None);
                 continue;
-            };
+            }
             let (forced, formula_guarded) = match self.fields[index] {
-                FieldWriting::Direct(native) => {
-                    native
-                        .write_text(raw, &self.schema.session, out)
+                FieldWriting::Direct => {
+                    value
+                        .write_text(&self.schema.session, out)
                         .map_err(|error| FieldError::new(column, error))?;
                     continue;
                 }
@@ -203,7 +202,7 @@ impl RowEncoder for CsvEncoder {
                     formula_guarded,
                 } => (forced, formula_guarded),
             };
-            let mut value = field_text(&self.schema, column, raw, &mut self.scratch)?;
+            let mut value = field_text(&self.schema, column, value, &mut self.scratch)?;
             if formula_guarded {
                 value = guard_formula(value, &mut self.guarded);
             }
@@ -257,15 +256,15 @@ impl RowEncoder for TsvEncoder {
         }
     }
 
-    fn row(&mut self, row: &RowRef<'_>, out: &mut Vec<u8>) -> Result<(), FieldError> {
-        for (index, (field, column)) in row.fields().zip(&self.schema.columns).enumerate() {
+    fn row(&mut self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError> {
+        for (index, (value, column)) in row.iter().zip(&self.schema.columns).enumerate() {
             if index > 0 {
                 out.push(b'\t');
             }
-            match field {
-                None => out.extend_from_slice(text::NULL),
-                Some(raw) => text::write_field(
-                    field_text(&self.schema, column, raw, &mut self.scratch)?,
+            match value {
+                Value::Null => out.extend_from_slice(text::NULL),
+                value => text::write_field(
+                    field_text(&self.schema, column, value, &mut self.scratch)?,
                     out,
                 ),
             }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod guard;
 pub mod postgres;
 pub mod typed;
+pub mod types;
 
 pub use error::SourceError;
 pub use postgres::{CopyStream, copy_csv, copy_text};

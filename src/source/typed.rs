@@ -39,14 +39,14 @@ use futures_util::Stream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
-use super::SourceError;
 use super::postgres::{CopyStream, Pieces, RowCount, start_copy, strip_terminator};
+use super::{SourceError, types};
 use crate::escape::echo;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
-use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
+use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
 use crate::value::datetime::Zone;
-use crate::value::kind::{NativeType, SessionFormat};
+use crate::value::kind::SessionFormat;
 
 /// Which family of formats the rows are for: it decides what the server writes for the
 /// columns rowpipe does not format.
@@ -309,7 +309,7 @@ impl Plan {
         let json = form == ValueForm::Json;
         let column = |index: usize| {
             let column = &described[index];
-            let native = NativeType::of(column.type_())
+            let native = types::native_type(column.type_())
                 .filter(|_| formatting == Formatting::Native)
                 .filter(|native| session.supports(native.kind, json));
             Column {
@@ -319,7 +319,7 @@ impl Plan {
                     (None, ValueForm::Text) => ColumnForm::ServerText,
                     (None, ValueForm::Json) => ColumnForm::ServerJson,
                 },
-                category: Category::of(column.type_()),
+                category: types::category(column.type_()),
             }
         };
         let columns: Vec<Column> = selected.iter().map(|&index| column(index)).collect();

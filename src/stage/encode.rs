@@ -1,7 +1,8 @@
 //! The encode stage: binary COPY pieces in, the bytes of an output format out.
 //!
-//! It feeds each piece to a [`CopyBinaryDecoder`] and every complete row to a
-//! [`RowEncoder`], and hands its buffer on once it holds at least `chunk_size` bytes. What
+//! It feeds each piece to a [`CopyBinaryDecoder`], turns every complete row into
+//! [`Value`]s ([`RowValues`]) and hands them to a [`RowEncoder`], and hands its buffer on
+//! once it holds at least `chunk_size` bytes. What
 //! it hands on is always a whole number of chunks (the remainder, at most one row's worth,
 //! is carried into the next buffer), so the rechunk stage after it passes every buffer
 //! through without copying. It holds one buffer and the decoder's unread input: memory
@@ -18,16 +19,17 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::{KeyOrder, StreamError};
-use crate::decode::CopyBinaryDecoder;
+use crate::decode::{CopyBinaryDecoder, RowValues};
 use crate::encode::RowEncoder;
 use crate::progress::Progress;
 use crate::source::SourceError;
+use crate::value::Value;
 
-/// Encodes the binary COPY `pieces` (rows of `fields` fields) with `encoder`, checking
+/// Encodes the binary COPY `pieces`, whose rows `values` decodes, with `encoder`, checking
 /// their keys with `key` when the export has one, and counting rows into `progress`.
 pub fn encode<S>(
     pieces: S,
-    fields: usize,
+    values: RowValues,
     key: Option<KeyOrder>,
     encoder: Box<dyn RowEncoder>,
     chunk_size: usize,
@@ -39,7 +41,9 @@ where
     assert!(chunk_size > 0, "chunk size must be at least one byte");
     Encode {
         pieces,
-        decoder: Some(CopyBinaryDecoder::new(fields)),
+        decoder: Some(CopyBinaryDecoder::new(values.fields())),
+        values,
+        row: Vec::new(),
         key,
         encoder,
         chunk_size,
@@ -54,6 +58,9 @@ pub struct Encode<S> {
     pieces: S,
     /// Taken by `finish` at the end of the input.
     decoder: Option<CopyBinaryDecoder>,
+    values: RowValues,
+    /// The current row's values; kept between rows only for its allocation.
+    row: Vec<Value<'static>>,
     key: Option<KeyOrder>,
     encoder: Box<dyn RowEncoder>,
     chunk_size: usize,
@@ -91,15 +98,20 @@ impl<S> Encode<S> {
             .as_mut()
             .expect("decoding until the input ends");
         while let Some(row) = decoder.next_row()? {
+            let number = row.number();
+            let field_error = |source| StreamError::Field {
+                row: number,
+                source,
+            };
+            let mut values = recycle(std::mem::take(&mut self.row));
+            self.values.decode(&row, &mut values).map_err(field_error)?;
             if let Some(key) = &mut self.key {
-                key.check(&row)?;
+                key.check(number, &values)?;
             }
             self.encoder
-                .row(&row, &mut self.buffer)
-                .map_err(|source| StreamError::Field {
-                    row: row.number(),
-                    source,
-                })?;
+                .row(&values, &mut self.buffer)
+                .map_err(field_error)?;
+            self.row = recycle(values);
             self.progress.add_rows(1);
             if self.buffer.len() >= self.chunk_size {
                 break;
@@ -113,6 +125,14 @@ impl<S> Encode<S> {
         self.buffer = Vec::new();
         Poll::Ready(Some(Err(error)))
     }
+}
+
+/// An empty vector of values with `values`' allocation, for values of another lifetime:
+/// one row's values borrow that row's bytes, and the next row's are new borrows.
+fn recycle<'b>(mut values: Vec<Value<'_>>) -> Vec<Value<'b>> {
+    values.clear();
+    // Collecting an emptied vector into one of the same layout reuses its allocation.
+    values.into_iter().map(|_| unreachable!()).collect()
 }
 
 impl<S> Stream for Encode<S>

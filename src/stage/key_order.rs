@@ -15,85 +15,111 @@
 
 use std::cmp::Ordering;
 
-use crate::decode::RowRef;
-use crate::schema::{ColumnForm, KeyColumn};
-use crate::value::kind::{SessionFormat, ValueKind};
+use crate::schema::KeyColumn;
+use crate::value::Value;
+use crate::value::kind::SessionFormat;
 
 /// Checks the keys of a stream of rows, one row at a time.
 #[derive(Debug)]
 pub struct KeyOrder {
     key: KeyColumn,
     session: SessionFormat,
-    compare: Compare,
-    /// The previous row's key, in the form it arrived in.
-    previous: Option<Vec<u8>>,
+    /// The previous row's key.
+    previous: Option<Key>,
+    /// An allocation for the next text key, handed back by the one it replaces.
+    spare: Vec<u8>,
 }
 
-/// How two keys of the column compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compare {
-    /// Big-endian two's complement integers of any width (int2/4/8, date, time, timestamp,
-    /// timestamptz).
-    Signed,
-    /// Byte strings whose order is their bytes' order (oid, uuid, bool).
-    Bytes,
-    Float4,
-    Float8,
-    /// Unknown order: only equal keys can be told apart from increasing ones.
-    EqualityOnly,
+/// A key kept from one row to the next: what its order is decided by.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    /// Integers, oid, dates, times and timestamps: their order is the integer's.
+    Integer(i64),
+    /// timetz: by the instant (PostgreSQL's `timetz_cmp`), then the offset.
+    TimeTz {
+        utc: i64,
+        seconds_east: i32,
+    },
+    Float(f64),
+    /// uuid: its order is its bytes'.
+    Uuid([u8; 16]),
+    /// Anything else, as its text: only equal keys can be told apart from increasing ones.
+    Unordered(Vec<u8>),
 }
 
-impl Compare {
-    fn of(key: &KeyColumn) -> Compare {
-        let ColumnForm::Native(native) = key.column.form else {
-            return Compare::EqualityOnly;
+impl Key {
+    /// `value`'s key; `None` for NULL. A text key takes `spare`'s allocation.
+    fn of(value: &Value<'_>, session: &SessionFormat, spare: &mut Vec<u8>) -> Option<Key> {
+        let mut text = |bytes: &[u8]| {
+            let mut kept = std::mem::take(spare);
+            kept.clear();
+            kept.extend_from_slice(bytes);
+            kept
         };
-        if native.array {
-            return Compare::EqualityOnly;
-        }
-        match native.kind {
-            ValueKind::Int2
-            | ValueKind::Int4
-            | ValueKind::Int8
-            | ValueKind::Date
-            | ValueKind::Time
-            | ValueKind::Timestamp
-            | ValueKind::Timestamptz => Compare::Signed,
-            ValueKind::Oid | ValueKind::Uuid | ValueKind::Bool => Compare::Bytes,
-            ValueKind::Float4 => Compare::Float4,
-            ValueKind::Float8 => Compare::Float8,
-            _ => Compare::EqualityOnly,
-        }
+        Some(match *value {
+            Value::Null => return None,
+            Value::Int(value) | Value::Time(value) | Value::Timestamp(value) => Key::Integer(value),
+            Value::Timestamptz(value) => Key::Integer(value),
+            Value::Oid(value) => Key::Integer(value.into()),
+            Value::Date(value) => Key::Integer(value.into()),
+            Value::TimeTz {
+                micros,
+                seconds_east,
+            } => Key::TimeTz {
+                utc: micros.saturating_sub(i64::from(seconds_east) * 1_000_000),
+                seconds_east,
+            },
+            Value::Float4(value) => Key::Float(value.into()),
+            Value::Float8(value) => Key::Float(value),
+            Value::Bool(value) => Key::Integer(value.into()),
+            Value::Uuid(bytes) => Key::Uuid(bytes),
+            Value::Text(bytes) | Value::Json(bytes) => Key::Unordered(text(bytes)),
+            _ => {
+                let mut written = text(b"");
+                if value.write_text(session, &mut written).is_err() {
+                    written.clear();
+                    written.extend_from_slice(format!("{value:?}").as_bytes());
+                }
+                Key::Unordered(written)
+            }
+        })
     }
 
-    /// How `a` compares with `b` (`None`: not equal, order unknown).
-    fn compare(self, a: &[u8], b: &[u8]) -> Option<Ordering> {
-        match self {
-            Compare::Signed => Some(signed(a).cmp(&signed(b))),
-            Compare::Bytes => Some(a.cmp(b)),
-            Compare::Float4 => Some(float_order(f64::from(f32_of(a)), f64::from(f32_of(b)))),
-            Compare::Float8 => Some(float_order(f64_of(a), f64_of(b))),
-            Compare::EqualityOnly => (a == b).then_some(Ordering::Equal),
+    /// How `self` compares with `other` (`None`: not equal, order unknown).
+    fn compare(&self, other: &Key) -> Option<Ordering> {
+        match (self, other) {
+            (Key::Integer(a), Key::Integer(b)) => Some(a.cmp(b)),
+            (
+                Key::TimeTz {
+                    utc: a,
+                    seconds_east: a_east,
+                },
+                Key::TimeTz {
+                    utc: b,
+                    seconds_east: b_east,
+                },
+            ) => Some(a.cmp(b).then(b_east.cmp(a_east))),
+            (Key::Float(a), Key::Float(b)) => Some(float_order(*a, *b)),
+            (Key::Uuid(a), Key::Uuid(b)) => Some(a.cmp(b)),
+            (a, b) => (a == b).then_some(Ordering::Equal),
         }
     }
 }
 
-/// A big-endian signed integer of 1 to 8 bytes.
-fn signed(bytes: &[u8]) -> i64 {
-    let Some((&first, rest)) = bytes.split_first() else {
-        return 0;
-    };
-    rest.iter().fold(i64::from(first as i8), |value, &byte| {
-        (value << 8) | i64::from(byte)
-    })
-}
-
-fn f32_of(bytes: &[u8]) -> f32 {
-    bytes.try_into().map_or(f32::NAN, f32::from_be_bytes)
-}
-
-fn f64_of(bytes: &[u8]) -> f64 {
-    bytes.try_into().map_or(f64::NAN, f64::from_be_bytes)
+/// A kept key, for the error message: only out-of-order keys are reported with their
+/// predecessor, and those have an order, so their text is the value's.
+fn key_text(key: &Key) -> String {
+    match key {
+        Key::Integer(value) => value.to_string(),
+        Key::TimeTz { utc, seconds_east } => format!("{utc} ({seconds_east:+})"),
+        Key::Float(value) => value.to_string(),
+        Key::Uuid(bytes) => {
+            let mut text = Vec::new();
+            crate::value::scalar::write_uuid(bytes, &mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        }
+        Key::Unordered(text) => String::from_utf8_lossy(text).into_owned(),
+    }
 }
 
 /// PostgreSQL's float order: NaN equals NaN and is greater than everything, -0 equals 0.
@@ -135,58 +161,55 @@ pub enum KeyOrderError {
 impl KeyOrder {
     pub fn new(key: KeyColumn, session: SessionFormat) -> Self {
         Self {
-            compare: Compare::of(&key),
             key,
             session,
             previous: None,
+            spare: Vec::new(),
         }
     }
 
-    /// Checks `row`'s key against the previous row's, and keeps it for the next.
-    pub fn check(&mut self, row: &RowRef<'_>) -> Result<(), KeyOrderError> {
-        let key = &self.key.column.name;
-        let Some(value) = row.field(self.key.field) else {
+    /// Checks the key of row number `row` against the previous row's, and keeps it for
+    /// the next.
+    pub fn check(&mut self, row: u64, values: &[Value<'_>]) -> Result<(), KeyOrderError> {
+        let name = &self.key.column.name;
+        let value = values.get(self.key.field).unwrap_or(&Value::Null);
+        let Some(key) = Key::of(value, &self.session, &mut self.spare) else {
             return Err(KeyOrderError::Null {
-                key: key.clone(),
-                row: row.number(),
+                key: name.clone(),
+                row,
             });
         };
         if let Some(previous) = &self.previous {
-            match self.compare.compare(value, previous) {
+            match key.compare(previous) {
                 Some(Ordering::Greater) | None => {}
                 Some(Ordering::Equal) => {
                     return Err(KeyOrderError::Repeated {
-                        key: key.clone(),
-                        row: row.number(),
+                        key: name.clone(),
+                        row,
                         value: self.text(value),
                     });
                 }
                 Some(Ordering::Less) => {
                     return Err(KeyOrderError::Decreasing {
-                        key: key.clone(),
-                        row: row.number(),
+                        key: name.clone(),
+                        row,
                         value: self.text(value),
-                        previous: self.text(previous),
+                        previous: key_text(previous),
                     });
                 }
             }
         }
-        let previous = self.previous.get_or_insert_with(Vec::new);
-        previous.clear();
-        previous.extend_from_slice(value);
+        if let Some(Key::Unordered(text)) = self.previous.replace(key) {
+            self.spare = text;
+        }
         Ok(())
     }
 
     /// A key as the output writes it, for the error message.
-    fn text(&self, raw: &[u8]) -> String {
+    fn text(&self, value: &Value<'_>) -> String {
         let mut text = Vec::new();
-        match self.key.column.form {
-            ColumnForm::Native(native) if !native.is_plain_text() => {
-                if native.write_text(raw, &self.session, &mut text).is_err() {
-                    return format!("{raw:02x?}");
-                }
-            }
-            _ => text.extend_from_slice(raw),
+        if value.write_text(&self.session, &mut text).is_err() {
+            return format!("{value:?}");
         }
         String::from_utf8_lossy(&text).into_owned()
     }
@@ -195,14 +218,19 @@ impl KeyOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{Category, Column, ColumnForm};
+    use crate::value::kind::{NativeType, ValueKind};
 
-    #[test]
-    fn signed_integers_of_every_width() {
-        assert_eq!(signed(&[0xff, 0xfe]), -2);
-        assert_eq!(signed(&7i32.to_be_bytes()), 7);
-        assert_eq!(signed(&i64::MIN.to_be_bytes()), i64::MIN);
-        assert_eq!(signed(&i64::MAX.to_be_bytes()), i64::MAX);
-        assert!(signed(&(-1i64).to_be_bytes()) < signed(&0i64.to_be_bytes()));
+    fn checker(kind: ValueKind) -> KeyOrder {
+        let column = Column {
+            name: "id".into(),
+            form: ColumnForm::Native(NativeType { kind, array: false }),
+            category: Category::Other,
+        };
+        KeyOrder::new(
+            KeyColumn { field: 0, column },
+            SessionFormat::defaults(None),
+        )
     }
 
     #[test]
@@ -214,10 +242,54 @@ mod tests {
     }
 
     #[test]
+    fn increasing_integers_pass_and_the_rest_fail() {
+        let mut keys = checker(ValueKind::Int8);
+        for (row, value) in [-5, 0, 7, i64::MAX].into_iter().enumerate() {
+            keys.check(row as u64 + 1, &[Value::Int(value)]).unwrap();
+        }
+        assert!(matches!(
+            keys.check(5, &[Value::Int(i64::MAX)]),
+            Err(KeyOrderError::Repeated { row: 5, .. })
+        ));
+        let mut keys = checker(ValueKind::Int8);
+        keys.check(1, &[Value::Int(3)]).unwrap();
+        assert_eq!(
+            keys.check(2, &[Value::Int(2)]),
+            Err(KeyOrderError::Decreasing {
+                key: "id".into(),
+                row: 2,
+                value: "2".into(),
+                previous: "3".into(),
+            })
+        );
+        assert!(matches!(
+            keys.check(3, &[Value::Null]),
+            Err(KeyOrderError::Null { row: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn timetz_orders_by_instant_then_offset() {
+        let a = Key::TimeTz {
+            utc: 0,
+            seconds_east: 3600,
+        };
+        let b = Key::TimeTz {
+            utc: 0,
+            seconds_east: 0,
+        };
+        // Same instant: the zone further west is greater, as in `timetz_cmp`.
+        assert_eq!(b.compare(&a), Some(Ordering::Greater));
+    }
+
+    #[test]
     fn unknown_orders_only_tell_equal_keys() {
-        let compare = Compare::EqualityOnly;
-        assert_eq!(compare.compare(b"b", b"a"), None);
-        assert_eq!(compare.compare(b"a", b"b"), None);
-        assert_eq!(compare.compare(b"a", b"a"), Some(Ordering::Equal));
+        let mut keys = checker(ValueKind::Text);
+        keys.check(1, &[Value::Text(b"b")]).unwrap();
+        keys.check(2, &[Value::Text(b"a")]).unwrap();
+        assert!(matches!(
+            keys.check(3, &[Value::Text(b"a")]),
+            Err(KeyOrderError::Repeated { row: 3, .. })
+        ));
     }
 }

@@ -6,10 +6,65 @@
 //! `i32` length and an `i32` lower bound, then every element in row-major order as an `i32`
 //! length (-1 for NULL) and that many bytes of the element type's binary form.
 //!
-//! The element writer is the caller's: [`Array`] only knows the structure, so an array of
-//! any type the value writers support costs nothing extra here.
+//! That layout is PostgreSQL's, the one source with arrays, but the elements are values
+//! like any other: [`ArrayRef`] carries the source's element decoder, and each element is
+//! decoded into a [`Value`] and written by the same writers as a column of its type.
 
-use super::{Problem, ValueError};
+use std::fmt;
+
+use super::kind::{SessionFormat, ValueKind};
+use super::{Problem, Value, ValueError};
+
+/// Turns one non-NULL element's bytes into a value of the element type.
+pub type ElementDecoder = for<'b> fn(ValueKind, &'b [u8]) -> Result<Value<'b>, ValueError>;
+
+/// An array field: its bytes, checked when written, and how to decode its elements.
+#[derive(Clone, Copy)]
+pub struct ArrayRef<'a> {
+    raw: &'a [u8],
+    element: ValueKind,
+    decode: ElementDecoder,
+}
+
+impl<'a> ArrayRef<'a> {
+    /// An array of `element` values in the binary layout above, decoded with `decode`.
+    pub fn new(raw: &'a [u8], element: ValueKind, decode: ElementDecoder) -> Self {
+        Self {
+            raw,
+            element,
+            decode,
+        }
+    }
+
+    /// Writes `array_out`'s text.
+    pub fn write_text(&self, session: &SessionFormat, out: &mut Vec<u8>) -> Result<(), ValueError> {
+        Array::parse(self.raw)?.write_text(out, &mut |raw, out| {
+            (self.decode)(self.element, raw)?.write_text(session, out)
+        })
+    }
+
+    /// Writes `to_json`'s form.
+    pub fn write_json(&self, session: &SessionFormat, out: &mut Vec<u8>) -> Result<(), ValueError> {
+        Array::parse(self.raw)?.write_json(out, &mut |raw, out| {
+            (self.decode)(self.element, raw)?.write_json(session, out)
+        })
+    }
+}
+
+impl PartialEq for ArrayRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw && self.element == other.element
+    }
+}
+
+impl fmt::Debug for ArrayRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArrayRef")
+            .field("element", &self.element)
+            .field("bytes", &self.raw.len())
+            .finish()
+    }
+}
 
 /// PostgreSQL's `MAXDIM`: no array has more dimensions.
 const MAX_DIMENSIONS: usize = 6;
@@ -18,7 +73,7 @@ const TYPE_NAME: &str = "array";
 
 /// A parsed binary array, borrowing its elements.
 #[derive(Debug, Clone, Copy)]
-pub struct Array<'a> {
+struct Array<'a> {
     /// Length and lower bound of each dimension; the first `rank` are used.
     dimensions: [(i32, i32); MAX_DIMENSIONS],
     rank: usize,
@@ -27,11 +82,11 @@ pub struct Array<'a> {
 }
 
 /// Writes one non-NULL element.
-pub type ElementWriter<'w> = &'w mut dyn FnMut(&[u8], &mut Vec<u8>) -> Result<(), ValueError>;
+type ElementWriter<'w> = &'w mut dyn FnMut(&[u8], &mut Vec<u8>) -> Result<(), ValueError>;
 
 impl<'a> Array<'a> {
     /// Reads the header and checks that the elements are exactly what it announces.
-    pub fn parse(raw: &'a [u8]) -> Result<Self, ValueError> {
+    fn parse(raw: &'a [u8]) -> Result<Self, ValueError> {
         let mut reader = Reader(raw);
         let rank = reader.i32()?;
         let _has_nulls = reader.i32()?;
@@ -74,7 +129,7 @@ impl<'a> Array<'a> {
     /// Writes `array_out`'s text: element texts are quoted when they are empty, spell
     /// `NULL`, or contain a quote, backslash, brace, comma or white space; inside quotes a
     /// quote or backslash gets a backslash before it.
-    pub fn write_text(
+    fn write_text(
         &self,
         out: &mut Vec<u8>,
         write_element: ElementWriter<'_>,
@@ -130,7 +185,7 @@ impl<'a> Array<'a> {
 
     /// Writes `to_json`'s form: nested JSON arrays, NULL as `null`, lower bounds ignored.
     /// `write_element` must write each element's JSON.
-    pub fn write_json(
+    fn write_json(
         &self,
         out: &mut Vec<u8>,
         write_element: ElementWriter<'_>,

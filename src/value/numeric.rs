@@ -39,19 +39,9 @@ const SIGN_NEG_INFINITY: u16 = 0xF000;
 /// The largest display scale the 14-bit `dscale` field can hold.
 const MAX_DSCALE: u16 = 0x3FFF;
 
-/// Writes a `numeric` as `numeric_out` does.
-pub fn write_numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
-    match Numeric::parse(raw)? {
-        Numeric::NaN => out.extend_from_slice(b"NaN"),
-        Numeric::Infinity => out.extend_from_slice(b"Infinity"),
-        Numeric::NegInfinity => out.extend_from_slice(b"-Infinity"),
-        Numeric::Finite(finite) => finite.write(out),
-    }
-    Ok(())
-}
-
-/// A checked binary numeric.
-enum Numeric<'a> {
+/// A checked `numeric`, borrowing its base-10000 digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numeric<'a> {
     NaN,
     Infinity,
     NegInfinity,
@@ -59,7 +49,8 @@ enum Numeric<'a> {
 }
 
 /// A finite numeric, normalized as `make_result` would: no leading zero digits.
-struct Finite<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finite<'a> {
     negative: bool,
     /// The weight of the first digit of `digits`, widened so normalizing cannot overflow.
     weight: i32,
@@ -78,7 +69,9 @@ fn word(raw: &[u8], index: usize) -> u16 {
 }
 
 impl<'a> Numeric<'a> {
-    fn parse(raw: &'a [u8]) -> Result<Numeric<'a>, ValueError> {
+    /// Reads `numeric_send`'s form (see the [module documentation](self)), checking
+    /// everything `numeric_recv` checks.
+    pub fn parse(raw: &'a [u8]) -> Result<Numeric<'a>, ValueError> {
         const HEADER: usize = 4 * 2;
         if raw.len() < HEADER {
             return Err(error(Problem::Truncated));
@@ -124,6 +117,18 @@ impl<'a> Numeric<'a> {
             usize::from(dscale),
             digits,
         )))
+    }
+}
+
+impl Numeric<'_> {
+    /// Writes the value as `numeric_out` does.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Numeric::NaN => out.extend_from_slice(b"NaN"),
+            Numeric::Infinity => out.extend_from_slice(b"Infinity"),
+            Numeric::NegInfinity => out.extend_from_slice(b"-Infinity"),
+            Numeric::Finite(finite) => finite.write(out),
+        }
     }
 }
 
@@ -242,6 +247,11 @@ fn group(digit: u16) -> [u8; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
+        Numeric::parse(raw)?.write(out);
+        Ok(())
+    }
 
     /// The binary form of a numeric from its header fields and digits.
     fn binary(weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {

@@ -12,11 +12,13 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use rowpipe::value::ValueError;
+use rowpipe::decode::binary::decode_scalar;
 use rowpipe::value::datetime::{
     DateTimeStyle, Zone, write_date, write_interval, write_time, write_timestamp,
     write_timestamptz, write_timetz,
 };
+use rowpipe::value::kind::ValueKind;
+use rowpipe::value::{Value, ValueError};
 
 use crate::harness::probe::{assert_matches, check, strings};
 use crate::harness::property::run_property;
@@ -193,24 +195,64 @@ fn mismatches(
     problems
 }
 
-fn date_writer(raw: &[u8], style: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {
-    write_date(raw, style, out)
+// Each writer decodes the binary value as the PostgreSQL source does, then writes it; the
+// JSON style is checked without the quotes `to_json` adds around it.
+
+fn date_writer(raw: &[u8], _: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {
+    let Value::Date(days) = decode_scalar(ValueKind::Date, raw)? else {
+        unreachable!("a date decodes to a date")
+    };
+    write_date(days, out)
 }
 
 fn time_writer(raw: &[u8], _: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {
-    write_time(raw, out)
+    let Value::Time(micros) = decode_scalar(ValueKind::Time, raw)? else {
+        unreachable!("a time decodes to a time")
+    };
+    write_time(micros, out)
 }
 
 fn timetz_writer(raw: &[u8], _: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {
-    write_timetz(raw, out)
+    let Value::TimeTz {
+        micros,
+        seconds_east,
+    } = decode_scalar(ValueKind::TimeTz, raw)?
+    else {
+        unreachable!("a timetz decodes to a timetz")
+    };
+    write_timetz(micros, seconds_east, out)
 }
 
 fn timestamp_writer(raw: &[u8], style: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {
-    write_timestamp(raw, style, out)
+    let Value::Timestamp(micros) = decode_scalar(ValueKind::Timestamp, raw)? else {
+        unreachable!("a timestamp decodes to a timestamp")
+    };
+    write_timestamp(micros, style, out)
+}
+
+fn timestamptz_writer(
+    raw: &[u8],
+    zone: &Zone,
+    style: DateTimeStyle,
+    out: &mut Vec<u8>,
+) -> Result<(), ValueError> {
+    let Value::Timestamptz(micros) = decode_scalar(ValueKind::Timestamptz, raw)? else {
+        unreachable!("a timestamptz decodes to a timestamptz")
+    };
+    write_timestamptz(micros, zone, style, out)
 }
 
 fn interval_writer(raw: &[u8], _: DateTimeStyle, out: &mut Vec<u8>) -> Result<(), ValueError> {
-    write_interval(raw, out)
+    let Value::Interval {
+        months,
+        days,
+        micros,
+    } = decode_scalar(ValueKind::Interval, raw)?
+    else {
+        unreachable!("an interval decodes to an interval")
+    };
+    write_interval(months, days, micros, out);
+    Ok(())
 }
 
 /// Runs a property over batches of [`BATCH`] values (see [`run_property`]); 24 cases by
@@ -389,7 +431,7 @@ fn timestamptz_matches_the_server_in_every_zone() {
     for setting in ZONE_SETTINGS {
         let (name, zone) = use_zone(&probe, setting);
         let write = |raw: &[u8], style: DateTimeStyle, out: &mut Vec<u8>| {
-            write_timestamptz(raw, &zone, style, out)
+            timestamptz_writer(raw, &zone, style, out)
         };
         let context = format!("{setting} ({name})");
         assert_matches(
@@ -566,7 +608,7 @@ fn prop_timestamptz_in_every_zone() {
             probe.execute(setting);
             let micros = strings(instants.iter().map(|instant| instant.resolve(transitions)));
             let write = |raw: &[u8], style: DateTimeStyle, out: &mut Vec<u8>| {
-                write_timestamptz(raw, zone, style, out)
+                timestamptz_writer(raw, zone, style, out)
             };
             check(
                 setting,

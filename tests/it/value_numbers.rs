@@ -17,9 +17,9 @@ use std::fmt::Write as _;
 use bytes::{BufMut, BytesMut};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use rowpipe::decode::binary;
 use rowpipe::value::ValueError;
-use rowpipe::value::float::{write_float4, write_float8};
-use rowpipe::value::numeric::write_numeric;
+use rowpipe::value::kind::{NativeType, SessionFormat, ValueKind};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::harness::probe::{assert_matches, check, strings};
@@ -28,6 +28,25 @@ use crate::harness::{TestDb, ValueProbe, cluster};
 
 /// Values per server round trip in the property tests.
 const BATCH: usize = 200;
+
+/// rowpipe's text for a binary value of `kind`: decoded as the PostgreSQL source does,
+/// then written.
+fn write_binary(kind: ValueKind, raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
+    let native = NativeType { kind, array: false };
+    binary::write_text(native, raw, &SessionFormat::defaults(None), out)
+}
+
+fn write_float4(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
+    write_binary(ValueKind::Float4, raw, out)
+}
+
+fn write_float8(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
+    write_binary(ValueKind::Float8, raw, out)
+}
+
+fn write_numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
+    write_binary(ValueKind::Numeric, raw, out)
+}
 
 type Writer = fn(&[u8], &mut Vec<u8>) -> Result<(), ValueError>;
 

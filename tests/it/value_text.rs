@@ -7,6 +7,7 @@
 //! of the string and of the array.
 
 use proptest::prelude::*;
+use rowpipe::decode::binary;
 use rowpipe::value::kind::{NativeType, SessionFormat, ValueKind};
 
 use crate::harness::probe::{assert_matches, check};
@@ -31,8 +32,8 @@ fn ours(raw: &[u8], json: bool) -> String {
     let session = SessionFormat::defaults(None);
     let mut out = Vec::new();
     let written = match json {
-        true => array.write_json(raw, &session, &mut out),
-        false => array.write_text(raw, &session, &mut out),
+        true => binary::write_json(array, raw, &session, &mut out),
+        false => binary::write_text(array, raw, &session, &mut out),
     };
     match written {
         Ok(()) => String::from_utf8(out).expect("UTF-8"),
