@@ -7,7 +7,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::source::SourceError;
-use crate::source::postgres::strip_terminator;
+use crate::source::postgres::copy::strip_terminator;
 
 /// How to connect and how many connections to keep.
 #[derive(Debug, Clone)]

@@ -47,7 +47,6 @@
 pub mod catalog;
 pub mod config;
 pub mod database;
-pub mod decode;
 pub mod encode;
 pub mod escape;
 pub mod export;

@@ -22,14 +22,14 @@ use futures_util::{Stream, StreamExt};
 
 use crate::catalog::quote_identifier;
 use crate::config::{Config, StreamConfig};
-use crate::decode::RowValues;
 use crate::encode::{CsvEncoder, JsonArrayEncoder, JsonLinesEncoder, RowEncoder, TsvEncoder};
 use crate::export::{Engine, ExportQuery, Output, OutputError};
 use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
-use crate::source::postgres::strip_terminator;
-use crate::source::typed::{ValueForm, copy_binary};
+use crate::source::postgres::copy::strip_terminator;
+use crate::source::postgres::typed::ValueForm;
+use crate::source::postgres::typed_rows;
 use crate::source::{SourceError, copy_csv, copy_text};
 use crate::stage::{
     Compressor, KeyOrder, Limits, Prefetch, Rechunk, StreamError, compress, encode, limit,
@@ -126,7 +126,7 @@ pub async fn open(
             } else {
                 ValueForm::Text
             };
-            let (pieces, schema) = copy_binary(
+            let rows = typed_rows(
                 pool,
                 query,
                 form,
@@ -135,20 +135,13 @@ pub async fn open(
                 progress.clone(),
             )
             .await?;
-            let values = RowValues::new(&schema);
-            let key = schema
+            let key = rows
+                .schema
                 .key
                 .clone()
-                .map(|key| KeyOrder::new(key, schema.session.clone()));
-            let encoder = row_encoder(schema, output)?;
-            Box::new(encode(
-                pieces,
-                values,
-                key,
-                encoder,
-                chunk_size,
-                progress.clone(),
-            ))
+                .map(|key| KeyOrder::new(key, rows.schema.session.clone()));
+            let encoder = row_encoder(rows.schema.clone(), output)?;
+            Box::new(encode(rows, key, encoder, chunk_size, progress.clone()))
         }
     };
     let limited = limit(pieces, options.limits, progress);

@@ -2,7 +2,7 @@
 //! the values, rowpipe itself or the server.
 //!
 //! The typed source decides this per column when it describes the query (see
-//! [`crate::source::typed`]); the encoders only follow the decision. A column rowpipe does
+//! [`crate::source::postgres::typed`]); the encoders only follow the decision. A column rowpipe does
 //! not format natively arrives already formatted by the server, as text (its output function) for the
 //! tabular formats or as JSON (`to_json`) for the JSON ones, so no type is ever refused.
 

@@ -18,7 +18,8 @@ use rowpipe::request::{ExportRequest, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
-use rowpipe::source::{SourceError, guard::cancels_settled};
+use rowpipe::source::SourceError;
+use rowpipe::source::postgres::guard::cancels_settled;
 use rowpipe::stage::{Limits, StreamError};
 use serde_json::json;
 

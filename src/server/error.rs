@@ -17,7 +17,7 @@ use crate::pipeline::OpenError;
 use crate::request::RequestError;
 use crate::source::SourceError;
 use crate::source::error::pg_error_details;
-use crate::source::typed::Rejected;
+use crate::source::postgres::typed::Rejected;
 use crate::stage::StreamError;
 
 /// A request that cannot be answered with data.

@@ -18,7 +18,7 @@ pub enum SourceError {
     Query(#[source] tokio_postgres::Error),
     /// The request does not fit the query: a bad parameter value, an unknown column.
     #[error(transparent)]
-    Rejected(#[from] super::typed::Rejected),
+    Rejected(#[from] super::postgres::typed::Rejected),
     /// The stream broke after rows had been sent: the backend was terminated, the statement
     /// timed out, or the connection was lost.
     #[error("query failed after {rows} rows: {}", describe_pg_error(.source))]

@@ -2,10 +2,9 @@
 //! stream of byte pieces, and owns whatever it takes to stop that query early.
 
 pub mod error;
-pub mod guard;
 pub mod postgres;
-pub mod typed;
-pub mod types;
+pub mod rows;
 
 pub use error::SourceError;
 pub use postgres::{CopyStream, copy_csv, copy_text};
+pub use rows::{RowDecoder, RowError, SourcePieces, SourceRows};

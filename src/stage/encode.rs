@@ -1,15 +1,15 @@
 //! The encode stage: binary COPY pieces in, the bytes of an output format out.
 //!
-//! It feeds each piece to a [`CopyBinaryDecoder`], turns every complete row into
-//! [`Value`]s ([`RowValues`]) and hands them to a [`RowEncoder`], and hands its buffer on
-//! once it holds at least `chunk_size` bytes. What
+//! It feeds each of a source's pieces to the source's [`RowDecoder`], hands every
+//! complete row of [`Value`]s to a [`RowEncoder`], and hands its buffer on once it holds
+//! at least `chunk_size` bytes. What
 //! it hands on is always a whole number of chunks (the remainder, at most one row's worth,
 //! is carried into the next buffer), so the rechunk stage after it passes every buffer
 //! through without copying. It holds one buffer and the decoder's unread input: memory
 //! does not grow with the result.
 //!
-//! The end of the input is checked ([`CopyBinaryDecoder::finish`]): a stream that stops
-//! without the binary trailer is an error, never a shorter file.
+//! The end of the input is checked ([`RowDecoder::finish`]): a stream that stops where no
+//! complete result ends is an error, never a shorter file.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,30 +19,24 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::{KeyOrder, StreamError};
-use crate::decode::{CopyBinaryDecoder, RowValues};
 use crate::encode::RowEncoder;
 use crate::progress::Progress;
-use crate::source::SourceError;
+use crate::source::{RowDecoder, SourcePieces, SourceRows};
 use crate::value::Value;
 
-/// Encodes the binary COPY `pieces`, whose rows `values` decodes, with `encoder`, checking
-/// their keys with `key` when the export has one, and counting rows into `progress`.
-pub fn encode<S>(
-    pieces: S,
-    values: RowValues,
+/// Encodes a source's `rows` with `encoder`, checking their keys with `key` when the
+/// export has one, and counting rows into `progress`.
+pub fn encode(
+    rows: SourceRows,
     key: Option<KeyOrder>,
     encoder: Box<dyn RowEncoder>,
     chunk_size: usize,
     progress: Arc<Progress>,
-) -> Encode<S>
-where
-    S: Stream<Item = Result<Bytes, SourceError>> + Unpin,
-{
+) -> Encode {
     assert!(chunk_size > 0, "chunk size must be at least one byte");
     Encode {
-        pieces,
-        decoder: Some(CopyBinaryDecoder::new(values.fields())),
-        values,
+        pieces: rows.pieces,
+        decoder: rows.decoder,
         row: Vec::new(),
         key,
         encoder,
@@ -54,11 +48,9 @@ where
 }
 
 /// The stream returned by [`encode`].
-pub struct Encode<S> {
-    pieces: S,
-    /// Taken by `finish` at the end of the input.
-    decoder: Option<CopyBinaryDecoder>,
-    values: RowValues,
+pub struct Encode {
+    pieces: SourcePieces,
+    decoder: Box<dyn RowDecoder>,
     /// The current row's values; kept between rows only for its allocation.
     row: Vec<Value<'static>>,
     key: Option<KeyOrder>,
@@ -78,7 +70,7 @@ enum State {
     Done,
 }
 
-impl<S> Encode<S> {
+impl Encode {
     /// Takes the buffer's whole chunks, keeping the remainder, if it holds at least one.
     fn take_chunks(&mut self) -> Option<Bytes> {
         let whole = self.buffer.len() / self.chunk_size * self.chunk_size;
@@ -93,31 +85,27 @@ impl<S> Encode<S> {
 
     /// Encodes every complete row the decoder holds.
     fn encode_rows(&mut self) -> Result<(), StreamError> {
-        let decoder = self
-            .decoder
-            .as_mut()
-            .expect("decoding until the input ends");
-        while let Some(row) = decoder.next_row()? {
-            let number = row.number();
-            let field_error = |source| StreamError::Field {
-                row: number,
-                source,
-            };
+        loop {
             let mut values = recycle(std::mem::take(&mut self.row));
-            self.values.decode(&row, &mut values).map_err(field_error)?;
+            let Some(number) = self.decoder.next_row(&mut values)? else {
+                self.row = recycle(values);
+                return Ok(());
+            };
             if let Some(key) = &mut self.key {
                 key.check(number, &values)?;
             }
             self.encoder
                 .row(&values, &mut self.buffer)
-                .map_err(field_error)?;
+                .map_err(|source| StreamError::Field {
+                    row: number,
+                    source,
+                })?;
             self.row = recycle(values);
             self.progress.add_rows(1);
             if self.buffer.len() >= self.chunk_size {
-                break;
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     fn fail(&mut self, error: StreamError) -> Poll<Option<Result<Bytes, StreamError>>> {
@@ -135,10 +123,7 @@ fn recycle<'b>(mut values: Vec<Value<'_>>) -> Vec<Value<'b>> {
     values.into_iter().map(|_| unreachable!()).collect()
 }
 
-impl<S> Stream for Encode<S>
-where
-    S: Stream<Item = Result<Bytes, SourceError>> + Unpin,
-{
+impl Stream for Encode {
     type Item = Result<Bytes, StreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -161,15 +146,10 @@ where
                         continue;
                     }
                     match ready!(Pin::new(&mut this.pieces).poll_next(cx)) {
-                        Some(Ok(piece)) => this
-                            .decoder
-                            .as_mut()
-                            .expect("decoding until the input ends")
-                            .push(piece),
+                        Some(Ok(piece)) => this.decoder.push(piece),
                         Some(Err(error)) => return this.fail(error.into()),
                         None => {
-                            let decoder = this.decoder.take().expect("ends once");
-                            if let Err(error) = decoder.finish() {
+                            if let Err(error) = this.decoder.finish() {
                                 return this.fail(error.into());
                             }
                             this.encoder.end(&mut this.buffer);

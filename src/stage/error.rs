@@ -4,9 +4,8 @@
 
 use super::key_order::KeyOrderError;
 use super::limit::LimitExceeded;
-use crate::decode::DecodeError;
 use crate::encode::FieldError;
-use crate::source::SourceError;
+use crate::source::{RowError, SourceError};
 
 /// Why an export's stream failed: its source did, its data could not be decoded or
 /// compressed, or it passed a limit.
@@ -14,10 +13,9 @@ use crate::source::SourceError;
 pub enum StreamError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// The server's binary data is malformed; a bug or an incompatible server, never the
-    /// user's data.
-    #[error("cannot decode the query result: {0}")]
-    Decode(#[from] DecodeError),
+    /// The source's rows could not be read.
+    #[error(transparent)]
+    Rows(#[from] RowError),
     #[error("cannot encode row {row}: {source}")]
     Field {
         row: u64,

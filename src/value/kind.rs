@@ -1,7 +1,7 @@
 //! The column types rowpipe formats itself, and the session settings their text depends on.
 //!
 //! A source maps its database's types to these (the PostgreSQL source in
-//! `crate::source::types`); a column of any other type is formatted by the database, so
+//! `crate::source::postgres::types`); a column of any other type is formatted by the database, so
 //! this list can grow one type at a time without any other part of rowpipe noticing.
 
 use super::datetime::Zone;

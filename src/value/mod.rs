@@ -3,7 +3,7 @@
 //! have written.
 //!
 //! A `Value` is rowpipe's own, borrowed from the source's buffers: the PostgreSQL source
-//! decodes the binary send formats into it (`crate::decode::binary`), and any other source
+//! decodes the binary send formats into it (`crate::source::postgres::binary`), and any other source
 //! builds it from what its database gives. The encoders see only values, so a format is
 //! written the same way whichever database the rows came from.
 //!

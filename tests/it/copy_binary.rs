@@ -7,8 +7,8 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use rowpipe::decode::CopyBinaryDecoder;
 use rowpipe::encode::{CsvOptions, CsvWriter};
+use rowpipe::source::postgres::CopyBinaryDecoder;
 
 use crate::harness::psql::psql;
 use crate::harness::{TestDb, assert_bytes_eq, cluster, run_ok};

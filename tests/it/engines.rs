@@ -14,7 +14,7 @@ use rowpipe::format::Format;
 use rowpipe::pipeline::{self, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
 use rowpipe::source::SourceError;
-use rowpipe::source::typed::Rejected;
+use rowpipe::source::postgres::typed::Rejected;
 
 use crate::harness::{TestDb, assert_bytes_eq};
 use crate::output::{QUERIES, fixture_db};

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use rowpipe::decode::binary::decode_scalar;
+use rowpipe::source::postgres::binary::decode_scalar;
 use rowpipe::value::datetime::{
     DateTimeStyle, Zone, write_date, write_interval, write_time, write_timestamp,
     write_timestamptz, write_timetz,

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use bytes::{BufMut, BytesMut};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use rowpipe::decode::binary;
+use rowpipe::source::postgres::binary;
 use rowpipe::value::ValueError;
 use rowpipe::value::kind::{NativeType, SessionFormat, ValueKind};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};

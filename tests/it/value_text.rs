@@ -7,7 +7,7 @@
 //! of the string and of the array.
 
 use proptest::prelude::*;
-use rowpipe::decode::binary;
+use rowpipe::source::postgres::binary;
 use rowpipe::value::kind::{NativeType, SessionFormat, ValueKind};
 
 use crate::harness::probe::{assert_matches, check};

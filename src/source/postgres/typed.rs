@@ -39,12 +39,13 @@ use futures_util::Stream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
-use super::postgres::{CopyStream, Pieces, RowCount, start_copy, strip_terminator};
-use super::{SourceError, types};
+use super::copy::{CopyStream, Pieces, RowCount, start_copy, strip_terminator};
+use super::types;
 use crate::escape::echo;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
+use crate::source::SourceError;
 use crate::value::datetime::Zone;
 use crate::value::kind::SessionFormat;
 

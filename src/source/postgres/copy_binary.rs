@@ -99,7 +99,7 @@ pub enum DecodeError {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use rowpipe::decode::CopyBinaryDecoder;
+/// use rowpipe::source::postgres::CopyBinaryDecoder;
 ///
 /// let mut decoder = CopyBinaryDecoder::new(2);
 /// // Header, then one row ("hi", NULL), then the trailer.
@@ -112,7 +112,7 @@ pub enum DecodeError {
 /// decoder.push(Bytes::from_static(b"\xff\xff"));
 /// assert!(decoder.next_row()?.is_none());
 /// decoder.finish()?;
-/// # Ok::<(), rowpipe::decode::DecodeError>(())
+/// # Ok::<(), rowpipe::source::postgres::DecodeError>(())
 /// ```
 #[derive(Debug)]
 pub struct CopyBinaryDecoder {
@@ -247,9 +247,9 @@ impl CopyBinaryDecoder {
 
     /// Ends the input: `Ok` only if the trailer was read, nothing follows it and every row
     /// was read. Otherwise says what was wrong (data cut off, extra data, an earlier error).
-    pub fn finish(mut self) -> Result<(), DecodeError> {
-        if let Some(error) = self.failed.take() {
-            return Err(error);
+    pub fn finish(&mut self) -> Result<(), DecodeError> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
         }
         self.release();
         // Decode what is buffered: it may complete the header or hold the trailer.

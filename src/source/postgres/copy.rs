@@ -19,9 +19,9 @@ use deadpool_postgres::Pool;
 use futures_util::Stream;
 use tokio_postgres::Client;
 
-use super::SourceError;
 use super::guard::ConnectionGuard;
 use crate::progress::Progress;
+use crate::source::SourceError;
 
 /// Starts `COPY (<sql>) TO STDOUT (FORMAT csv, HEADER)` on a pooled connection: the
 /// server formats every value.
