@@ -7,7 +7,7 @@
 //! - **typed** ([`typed`]): the query is described, planned (which columns rowpipe
 //!   formats, which the server does; see [`types`]) and run as binary COPY (or through a
 //!   portal when values are bound). [`copy_binary`] cuts the binary stream into rows of
-//!   field bytes and [`binary`] decodes each field into a [`Value`](crate::value::Value):
+//!   field bytes and [`binary`] decodes each field into a [`Value`]:
 //!   [`BinaryRows`] is the two together, the source's [`RowDecoder`].
 //! - **copy** ([`copy`]): `COPY ... (FORMAT csv | text)`, the server's own output passed
 //!   through unchanged.
