@@ -74,3 +74,6 @@ fn field_text<'a>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -102,7 +102,12 @@ where
                     Poll::Ready(Some(Err(StreamError::Limit(exceeded))))
                 }
             },
-            other => Poll::Ready(other),
+            Some(Err(error)) => {
+                // Nothing after an upstream error either, whatever upstream does next.
+                self.failed = true;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => Poll::Ready(None),
         }
     }
 }

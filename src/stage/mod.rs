@@ -21,3 +21,6 @@ pub use key_order::{KeyOrder, KeyOrderError};
 pub use limit::{Limit, LimitExceeded, Limits, limit};
 pub use prefetch::{Prefetch, prefetch};
 pub use rechunk::{Rechunk, Rechunker, rechunk};
+
+#[cfg(test)]
+mod tests;
