@@ -45,7 +45,7 @@ fn mixed() -> (Schema, Vec<Vec<Value<'static>>>) {
         column("ok", ValueKind::Bool),
     ]);
     // 12.50: one digit of weight 0 (12), one of weight -1 (5000), two decimal places.
-    let price = Numeric::parse(b"\x00\x02\x00\x00\x00\x00\x00\x02\x00\x0c\x13\x88").unwrap();
+    let price = Numeric::from_binary(b"\x00\x02\x00\x00\x00\x00\x00\x02\x00\x0c\x13\x88");
     let rows = vec![
         vec![
             Value::Int(1),

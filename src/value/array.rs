@@ -15,52 +15,51 @@ use std::fmt;
 use super::kind::{SessionFormat, ValueKind};
 use super::{Problem, Value, ValueError};
 
-/// Turns one non-NULL element's bytes into a value of the element type.
-pub type ElementDecoder = for<'b> fn(ValueKind, &'b [u8]) -> Result<Value<'b>, ValueError>;
+/// An array's element type: what its elements are, and how the source decodes one
+/// non-NULL element's bytes into a value of that type.
+pub struct Elements {
+    pub kind: ValueKind,
+    pub decode: for<'b> fn(&'b [u8]) -> Result<Value<'b>, ValueError>,
+}
 
-/// An array field: its bytes, checked when written, and how to decode its elements.
+/// An array field: its bytes, checked when written, and its element type.
 #[derive(Clone, Copy)]
 pub struct ArrayRef<'a> {
     raw: &'a [u8],
-    element: ValueKind,
-    decode: ElementDecoder,
+    elements: &'static Elements,
 }
 
 impl<'a> ArrayRef<'a> {
-    /// An array of `element` values in the binary layout above, decoded with `decode`.
-    pub fn new(raw: &'a [u8], element: ValueKind, decode: ElementDecoder) -> Self {
-        Self {
-            raw,
-            element,
-            decode,
-        }
+    /// An array in the binary layout above, of `elements`.
+    pub fn new(raw: &'a [u8], elements: &'static Elements) -> Self {
+        Self { raw, elements }
     }
 
     /// Writes `array_out`'s text.
     pub fn write_text(&self, session: &SessionFormat, out: &mut Vec<u8>) -> Result<(), ValueError> {
         Array::parse(self.raw)?.write_text(out, &mut |raw, out| {
-            (self.decode)(self.element, raw)?.write_text(session, out)
+            (self.elements.decode)(raw)?.write_text(session, out)
         })
     }
 
     /// Writes `to_json`'s form.
     pub fn write_json(&self, session: &SessionFormat, out: &mut Vec<u8>) -> Result<(), ValueError> {
         Array::parse(self.raw)?.write_json(out, &mut |raw, out| {
-            (self.decode)(self.element, raw)?.write_json(session, out)
+            (self.elements.decode)(raw)?.write_json(session, out)
         })
     }
 }
 
 impl PartialEq for ArrayRef<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw && self.element == other.element
+        self.raw == other.raw && self.elements.kind == other.elements.kind
     }
 }
 
 impl fmt::Debug for ArrayRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ArrayRef")
-            .field("element", &self.element)
+            .field("element", &self.elements.kind)
             .field("bytes", &self.raw.len())
             .finish()
     }

@@ -92,7 +92,7 @@ impl Value<'_> {
             }
             Value::Float4(value) => float::write_float4(value, out),
             Value::Float8(value) => float::write_float8(value, out),
-            Value::Numeric(value) => value.write(out),
+            Value::Numeric(value) => value.write(out)?,
             Value::Text(text) | Value::Json(text) => out.extend_from_slice(text),
             Value::Bytes(bytes) => scalar::write_bytea(bytes, out),
             Value::Uuid(uuid) => scalar::write_uuid(&uuid, out),

@@ -39,9 +39,31 @@ const SIGN_NEG_INFINITY: u16 = 0xF000;
 /// The largest display scale the 14-bit `dscale` field can hold.
 const MAX_DSCALE: u16 = 0x3FFF;
 
-/// A checked `numeric`, borrowing its base-10000 digits.
+/// A `numeric` in `numeric_send`'s form (see the [module documentation](self)), borrowed;
+/// checked when it is written, as the other values' ranges are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Numeric<'a> {
+pub struct Numeric<'a>(&'a [u8]);
+
+impl<'a> Numeric<'a> {
+    /// The value whose `numeric_send` form is `raw`.
+    pub fn from_binary(raw: &'a [u8]) -> Self {
+        Numeric(raw)
+    }
+
+    /// Writes the value as `numeric_out` does, or says why `raw` is not a numeric.
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), ValueError> {
+        match Parsed::parse(self.0)? {
+            Parsed::NaN => out.extend_from_slice(b"NaN"),
+            Parsed::Infinity => out.extend_from_slice(b"Infinity"),
+            Parsed::NegInfinity => out.extend_from_slice(b"-Infinity"),
+            Parsed::Finite(finite) => finite.write(out),
+        }
+        Ok(())
+    }
+}
+
+/// A checked binary numeric.
+enum Parsed<'a> {
     NaN,
     Infinity,
     NegInfinity,
@@ -49,8 +71,7 @@ pub enum Numeric<'a> {
 }
 
 /// A finite numeric, normalized as `make_result` would: no leading zero digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Finite<'a> {
+struct Finite<'a> {
     negative: bool,
     /// The weight of the first digit of `digits`, widened so normalizing cannot overflow.
     weight: i32,
@@ -68,10 +89,9 @@ fn word(raw: &[u8], index: usize) -> u16 {
     u16::from_be_bytes([raw[2 * index], raw[2 * index + 1]])
 }
 
-impl<'a> Numeric<'a> {
-    /// Reads `numeric_send`'s form (see the [module documentation](self)), checking
-    /// everything `numeric_recv` checks.
-    pub fn parse(raw: &'a [u8]) -> Result<Numeric<'a>, ValueError> {
+impl<'a> Parsed<'a> {
+    /// Reads `numeric_send`'s form, checking everything `numeric_recv` checks.
+    fn parse(raw: &'a [u8]) -> Result<Parsed<'a>, ValueError> {
         const HEADER: usize = 4 * 2;
         if raw.len() < HEADER {
             return Err(error(Problem::Truncated));
@@ -106,29 +126,17 @@ impl<'a> Numeric<'a> {
         let negative = match sign {
             SIGN_POSITIVE => false,
             SIGN_NEGATIVE => true,
-            SIGN_NAN => return Ok(Numeric::NaN),
-            SIGN_INFINITY => return Ok(Numeric::Infinity),
-            SIGN_NEG_INFINITY => return Ok(Numeric::NegInfinity),
+            SIGN_NAN => return Ok(Parsed::NaN),
+            SIGN_INFINITY => return Ok(Parsed::Infinity),
+            SIGN_NEG_INFINITY => return Ok(Parsed::NegInfinity),
             _ => return Err(error(Problem::OutOfRange("sign"))),
         };
-        Ok(Numeric::Finite(Finite::new(
+        Ok(Parsed::Finite(Finite::new(
             negative,
             weight,
             usize::from(dscale),
             digits,
         )))
-    }
-}
-
-impl Numeric<'_> {
-    /// Writes the value as `numeric_out` does.
-    pub fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            Numeric::NaN => out.extend_from_slice(b"NaN"),
-            Numeric::Infinity => out.extend_from_slice(b"Infinity"),
-            Numeric::NegInfinity => out.extend_from_slice(b"-Infinity"),
-            Numeric::Finite(finite) => finite.write(out),
-        }
     }
 }
 
@@ -249,8 +257,7 @@ mod tests {
     use super::*;
 
     fn write_numeric(raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
-        Numeric::parse(raw)?.write(out);
-        Ok(())
+        Numeric::from_binary(raw).write(out)
     }
 
     /// The binary form of a numeric from its header fields and digits.

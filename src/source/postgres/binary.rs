@@ -6,9 +6,12 @@
 //! business. Bytes that cannot be a value of the column's type are a [`ValueError`],
 //! never a panic.
 
+use std::fmt;
+
 use super::RowRef;
 use crate::encode::FieldError;
 use crate::schema::{Column, ColumnForm, Schema};
+use crate::value::array::Elements;
 use crate::value::kind::{NativeType, SessionFormat, ValueKind};
 use crate::value::{ArrayRef, Numeric, Problem, Value, ValueError};
 
@@ -25,66 +28,130 @@ fn fixed<const N: usize>(type_name: &'static str, raw: &[u8]) -> Result<[u8; N],
     })
 }
 
+/// Decodes one non-NULL value's bytes.
+type Decode = for<'a> fn(&'a [u8]) -> Result<Value<'a>, ValueError>;
+
+/// Decodes one non-NULL value's bytes onto the end of a row.
+type Push = for<'a> fn(&'a [u8], &mut Vec<Value<'a>>) -> Result<(), ValueError>;
+
+/// One decoder per type, and the array element types built on them: the type is matched
+/// once per column, not once per value.
+macro_rules! decoders {
+    ($($kind:ident => $decode:ident / $elements:ident: |$raw:ident| $body:expr;)*) => {
+        $(
+            #[inline(always)]
+            fn $decode($raw: &[u8]) -> Result<Value<'_>, ValueError> {
+                Ok($body)
+            }
+
+            static $elements: Elements = Elements {
+                kind: ValueKind::$kind,
+                decode: $decode,
+            };
+        )*
+
+        fn scalar_decoder(kind: ValueKind) -> Decode {
+            match kind {
+                $(ValueKind::$kind => $decode,)*
+            }
+        }
+
+        /// The decoders that push onto a row, each a function of its own so that the
+        /// value is built in place.
+        mod push {
+            use super::*;
+
+            $(
+                pub(super) fn $decode<'a>(
+                    raw: &'a [u8],
+                    values: &mut Vec<Value<'a>>,
+                ) -> Result<(), ValueError> {
+                    values.push(super::$decode(raw)?);
+                    Ok(())
+                }
+            )*
+        }
+
+        fn scalar_pusher(kind: ValueKind) -> Push {
+            match kind {
+                $(ValueKind::$kind => push::$decode,)*
+            }
+        }
+
+        fn elements(kind: ValueKind) -> &'static Elements {
+            match kind {
+                $(ValueKind::$kind => &$elements,)*
+            }
+        }
+    };
+}
+
+decoders! {
+    Bool => bool / BOOL: |raw| match fixed::<1>("boolean", raw)? {
+        [0] => Value::Bool(false),
+        [1] => Value::Bool(true),
+        _ => return Err(ValueError::new("boolean", Problem::OutOfRange("the byte"))),
+    };
+    Int2 => int2 / INT2: |raw| Value::Int(i16::from_be_bytes(fixed("smallint", raw)?).into());
+    Int4 => int4 / INT4: |raw| Value::Int(i32::from_be_bytes(fixed("integer", raw)?).into());
+    Int8 => int8 / INT8: |raw| Value::Int(i64::from_be_bytes(fixed("bigint", raw)?));
+    Oid => oid / OID: |raw| Value::Oid(u32::from_be_bytes(fixed("oid", raw)?));
+    Float4 => float4 / FLOAT4: |raw| Value::Float4(f32::from_be_bytes(fixed("float4", raw)?));
+    Float8 => float8 / FLOAT8: |raw| Value::Float8(f64::from_be_bytes(fixed("float8", raw)?));
+    // Checked when written.
+    Numeric => numeric / NUMERIC: |raw| Value::Numeric(Numeric::from_binary(raw));
+    Text => text / TEXT: |raw| Value::Text(raw);
+    Uuid => uuid / UUID: |raw| Value::Uuid(fixed("uuid", raw)?);
+    Bytea => bytea / BYTEA: |raw| Value::Bytes(raw);
+    Json => json / JSON: |raw| Value::Json(raw);
+    // A version byte (1), then the very text `jsonb_out` writes.
+    Jsonb => jsonb / JSONB: |raw| match raw.split_first() {
+        Some((1, text)) => Value::Json(text),
+        Some(_) => {
+            return Err(ValueError::new(
+                "jsonb",
+                Problem::OutOfRange("the format version"),
+            ));
+        }
+        None => return Err(ValueError::new("jsonb", Problem::Truncated)),
+    };
+    Date => date / DATE: |raw| Value::Date(i32::from_be_bytes(fixed("date", raw)?));
+    Time => time / TIME: |raw| Value::Time(i64::from_be_bytes(fixed("time", raw)?));
+    // Microseconds, then the offset in seconds *west* of UTC.
+    TimeTz => timetz / TIMETZ: |raw| {
+        let [time @ .., z0, z1, z2, z3] = fixed::<12>("timetz", raw)?;
+        Value::TimeTz {
+            micros: i64::from_be_bytes(time),
+            seconds_east: i32::from_be_bytes([z0, z1, z2, z3]).wrapping_neg(),
+        }
+    };
+    Timestamp => timestamp / TIMESTAMP: |raw| {
+        Value::Timestamp(i64::from_be_bytes(fixed("timestamp", raw)?))
+    };
+    Timestamptz => timestamptz / TIMESTAMPTZ: |raw| {
+        Value::Timestamptz(i64::from_be_bytes(fixed("timestamptz", raw)?))
+    };
+    // Microseconds, days, months.
+    Interval => interval / INTERVAL: |raw| {
+        let [micros @ .., d0, d1, d2, d3, m0, m1, m2, m3] = fixed::<16>("interval", raw)?;
+        Value::Interval {
+            months: i32::from_be_bytes([m0, m1, m2, m3]),
+            days: i32::from_be_bytes([d0, d1, d2, d3]),
+            micros: i64::from_be_bytes(micros),
+        }
+    };
+}
+
 /// Decodes one non-NULL scalar of `kind`.
 pub fn decode_scalar(kind: ValueKind, raw: &[u8]) -> Result<Value<'_>, ValueError> {
-    use ValueKind::*;
-    Ok(match kind {
-        Text => Value::Text(raw),
-        Json => Value::Json(raw),
-        Int4 => Value::Int(i32::from_be_bytes(fixed("integer", raw)?).into()),
-        Int8 => Value::Int(i64::from_be_bytes(fixed("bigint", raw)?)),
-        Int2 => Value::Int(i16::from_be_bytes(fixed("smallint", raw)?).into()),
-        Oid => Value::Oid(u32::from_be_bytes(fixed("oid", raw)?)),
-        Float4 => Value::Float4(f32::from_be_bytes(fixed("float4", raw)?)),
-        Float8 => Value::Float8(f64::from_be_bytes(fixed("float8", raw)?)),
-        Numeric => Value::Numeric(self::Numeric::parse(raw)?),
-        Bool => match fixed::<1>("boolean", raw)? {
-            [0] => Value::Bool(false),
-            [1] => Value::Bool(true),
-            _ => return Err(ValueError::new("boolean", Problem::OutOfRange("the byte"))),
-        },
-        Uuid => Value::Uuid(fixed("uuid", raw)?),
-        Bytea => Value::Bytes(raw),
-        // A version byte (1), then the very text `jsonb_out` writes.
-        Jsonb => match raw.split_first() {
-            Some((1, text)) => Value::Json(text),
-            Some(_) => {
-                return Err(ValueError::new(
-                    "jsonb",
-                    Problem::OutOfRange("the format version"),
-                ));
-            }
-            None => return Err(ValueError::new("jsonb", Problem::Truncated)),
-        },
-        Date => Value::Date(i32::from_be_bytes(fixed("date", raw)?)),
-        Time => Value::Time(i64::from_be_bytes(fixed("time", raw)?)),
-        // Microseconds, then the offset in seconds *west* of UTC.
-        TimeTz => {
-            let [time @ .., z0, z1, z2, z3] = fixed::<12>("timetz", raw)?;
-            Value::TimeTz {
-                micros: i64::from_be_bytes(time),
-                seconds_east: i32::from_be_bytes([z0, z1, z2, z3]).wrapping_neg(),
-            }
-        }
-        Timestamp => Value::Timestamp(i64::from_be_bytes(fixed("timestamp", raw)?)),
-        Timestamptz => Value::Timestamptz(i64::from_be_bytes(fixed("timestamptz", raw)?)),
-        // Microseconds, days, months.
-        Interval => {
-            let [micros @ .., d0, d1, d2, d3, m0, m1, m2, m3] = fixed::<16>("interval", raw)?;
-            Value::Interval {
-                months: i32::from_be_bytes([m0, m1, m2, m3]),
-                days: i32::from_be_bytes([d0, d1, d2, d3]),
-                micros: i64::from_be_bytes(micros),
-            }
-        }
-    })
+    scalar_decoder(kind)(raw)
 }
 
 /// Decodes one non-NULL value of a native column type; an array's elements are decoded
 /// when it is written.
 pub fn decode(native: NativeType, raw: &[u8]) -> Result<Value<'_>, ValueError> {
     match native.array {
-        true => Ok(Value::Array(ArrayRef::new(raw, native.kind, decode_scalar))),
+        true => Ok(Value::Array(ArrayRef::new(raw, elements(native.kind)))),
         false => decode_scalar(native.kind, raw),
     }
 }
@@ -109,22 +176,56 @@ pub fn write_json(
     decode(native, raw)?.write_json(session, out)
 }
 
+/// How one field of a row is decoded.
+#[derive(Clone, Copy)]
+enum Field {
+    /// A scalar: this type's decoder.
+    Scalar(Push),
+    /// An array of these elements.
+    Array(&'static Elements),
+    /// What the server formatted: its text, or its JSON.
+    ServerText,
+    ServerJson,
+}
+
+impl Field {
+    fn of(column: &Column) -> Field {
+        match column.form {
+            ColumnForm::Native(NativeType { kind, array: false }) => {
+                Field::Scalar(scalar_pusher(kind))
+            }
+            ColumnForm::Native(NativeType { kind, array: true }) => Field::Array(elements(kind)),
+            ColumnForm::ServerText => Field::ServerText,
+            ColumnForm::ServerJson => Field::ServerJson,
+        }
+    }
+}
+
 /// Turns the binary rows of one result into rows of values, following the [`Schema`]:
 /// native columns are decoded, server-formatted ones borrowed as text or JSON.
-#[derive(Debug)]
 pub struct RowValues {
-    fields: Vec<Column>,
+    columns: Vec<Column>,
+    fields: Vec<Field>,
+}
+
+impl fmt::Debug for RowValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowValues")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RowValues {
     pub fn new(schema: &Schema) -> Self {
-        let mut fields = schema.columns.clone();
+        let mut columns = schema.columns.clone();
         if let Some(key) = &schema.key
-            && key.field >= fields.len()
+            && key.field >= columns.len()
         {
-            fields.push(key.column.clone());
+            columns.push(key.column.clone());
         }
-        Self { fields }
+        let fields = columns.iter().map(Field::of).collect();
+        Self { columns, fields }
     }
 
     /// How many fields each row has.
@@ -132,26 +233,28 @@ impl RowValues {
         self.fields.len()
     }
 
-    /// Replaces `values` with `row`'s values.
+    /// Appends `row`'s values to `values`.
     #[inline]
     pub fn decode<'a>(
         &self,
         row: &RowRef<'a>,
         values: &mut Vec<Value<'a>>,
     ) -> Result<(), FieldError> {
-        values.clear();
-        for (field, column) in row.fields().zip(&self.fields) {
-            let Some(raw) = field else {
-                values.push(Value::Null);
-                continue;
-            };
-            values.push(match column.form {
-                ColumnForm::Native(native) => {
-                    decode(native, raw).map_err(|error| FieldError::new(column, error))?
+        values.reserve(self.fields.len());
+        for (index, (raw, field)) in row.fields().zip(&self.fields).enumerate() {
+            let value = match (raw, *field) {
+                (None, _) => Value::Null,
+                (Some(raw), Field::Scalar(push)) => {
+                    if let Err(error) = push(raw, values) {
+                        return Err(FieldError::new(&self.columns[index], error));
+                    }
+                    continue;
                 }
-                ColumnForm::ServerText => Value::Text(raw),
-                ColumnForm::ServerJson => Value::Json(raw),
-            });
+                (Some(raw), Field::Array(elements)) => Value::Array(ArrayRef::new(raw, elements)),
+                (Some(raw), Field::ServerText) => Value::Text(raw),
+                (Some(raw), Field::ServerJson) => Value::Json(raw),
+            };
+            values.push(value);
         }
         Ok(())
     }
