@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deadpool_postgres::Pool;
 use futures_util::{Stream, StreamExt};
 
 use crate::catalog::quote_identifier;
@@ -28,9 +27,7 @@ use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
 use crate::source::postgres::copy::strip_terminator;
-use crate::source::postgres::typed::ValueForm;
-use crate::source::postgres::typed_rows;
-use crate::source::{SourceError, copy_csv, copy_text};
+use crate::source::{RowOptions, Source, SourceError, ValueForm};
 use crate::stage::{
     Compressor, KeyOrder, Limits, Prefetch, Rechunk, StreamError, compress, encode, limit,
     prefetch, rechunk,
@@ -85,7 +82,7 @@ pub enum OpenError {
 /// Returns once the database has accepted the query, so a query that cannot run is an
 /// `Err` here. Rows and bytes are counted into `progress` as they pass.
 pub async fn open(
-    pool: &Pool,
+    source: &dyn Source,
     query: &ExportQuery,
     output: &Output,
     options: &ExportOptions,
@@ -102,8 +99,8 @@ pub async fn open(
         })
         .transpose()
         .map_err(OpenError::Compress)?;
-    let pieces: Pieces = match (engine, output.format) {
-        (Engine::Copy, format) => {
+    let pieces: Pieces = match engine {
+        Engine::Copy => {
             // The server's own output cannot be checked row by row, but it can be ordered.
             let sql = match &query.key {
                 Some(key) => format!(
@@ -113,28 +110,28 @@ pub async fn open(
                 ),
                 None => query.sql.clone(),
             };
-            let copy = if format == Format::Tsv {
-                copy_text(pool, &sql, options.statement_timeout, progress.clone()).await?
-            } else {
-                copy_csv(pool, &sql, options.statement_timeout, progress.clone()).await?
-            };
+            let copy = source
+                .formatted(
+                    &sql,
+                    output.format,
+                    options.statement_timeout,
+                    progress.clone(),
+                )
+                .await?
+                .ok_or(OutputError::NeedsTypedEngine)?;
             Box::new(copy.map(|piece| piece.map_err(StreamError::from)))
         }
-        (Engine::Typed, format) => {
-            let form = if format.is_json() {
-                ValueForm::Json
-            } else {
-                ValueForm::Text
+        Engine::Typed => {
+            let form = match output.format.is_json() {
+                true => ValueForm::Json,
+                false => ValueForm::Text,
             };
-            let rows = typed_rows(
-                pool,
-                query,
+            let row_options = RowOptions {
                 form,
-                output.formatting,
-                options.statement_timeout,
-                progress.clone(),
-            )
-            .await?;
+                formatting: output.formatting,
+                statement_timeout: options.statement_timeout,
+            };
+            let rows = source.rows(query, row_options, progress.clone()).await?;
             let key = rows
                 .schema
                 .key

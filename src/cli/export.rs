@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use clap::builder::TypedValueParser;
-use rowpipe::catalog::{self, Dataset, DatasetQuery, TableName};
+use rowpipe::catalog::{Dataset, DatasetQuery, TableName};
 use rowpipe::config::{Config, parse_duration};
 use rowpipe::database::{self, PoolSettings, redact_url};
 use rowpipe::export::Engine;
@@ -18,8 +18,9 @@ use rowpipe::request::{ExportRequest, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
-use rowpipe::source::SourceError;
+use rowpipe::source::postgres::Postgres;
 use rowpipe::source::postgres::guard::cancels_settled;
+use rowpipe::source::{Source, SourceError};
 use rowpipe::stage::{Limits, StreamError};
 use serde_json::json;
 
@@ -134,12 +135,14 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     };
     let pool =
         database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
+    let source = Postgres::with_pool(pool);
     if let (Some(_), DatasetQuery::Table(table), None) = (&args.table, &dataset.query, &dataset.key)
     {
         // A whole table named by --table is exported in the order of its primary key, and
         // so resumable, as the server's discovered tables are (a configured dataset has the
         // key its config gives it, as it has in the server).
-        dataset.key = catalog::primary_key(&pool, table)
+        dataset.key = source
+            .primary_key(&table.to_sql())
             .await
             .map_err(|error| CliError::Failed(error.to_string()))?;
     }
@@ -156,7 +159,7 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
     let outcome = tokio::select! {
-        outcome = export(&pool, &request, &args, part_mode, &options, &progress) => outcome,
+        outcome = export(&source, &request, &args, part_mode, &options, &progress) => outcome,
         () = shutdown_signal() => Err(CliError::Interrupted),
     };
     line.finish();
@@ -283,7 +286,7 @@ enum Delivered {
 }
 
 async fn export(
-    pool: &deadpool_postgres::Pool,
+    source: &dyn Source,
     request: &ExportRequest,
     args: &ExportArgs,
     part_mode: PartMode,
@@ -291,7 +294,7 @@ async fn export(
     progress: &Arc<Progress>,
 ) -> Result<Delivered, CliError> {
     let chunks = pipeline::open(
-        pool,
+        source,
         &request.query,
         &request.output,
         options,

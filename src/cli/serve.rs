@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use rowpipe::catalog::Catalog;
 use rowpipe::config::DEFAULT_LISTEN;
-use rowpipe::database::{self, redact_url};
+use rowpipe::database::redact_url;
 use rowpipe::escape::OneLine;
 use rowpipe::server::{self, AppState};
 
@@ -57,7 +57,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
              that authenticates, or keep the network closed"
         );
     }
-    if let Err(error) = database::ping(state.control_pool()).await {
+    if let Err(error) = state.source().ping().await {
         tracing::warn!(error = %OneLine(&error.to_string()), "the database does not answer yet; serving anyway, /healthz reports 503");
     }
     server::serve(listener, state, shutdown_signal())

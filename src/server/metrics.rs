@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use deadpool_postgres::Pool;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +16,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::sink::DownloadEnd;
+use crate::source::PoolStatus;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DownloadLabels {
@@ -139,19 +139,18 @@ impl Metrics {
             .inc();
     }
 
-    /// The exposition, with the pools' gauges read now.
-    pub fn render(&self, pools: [(&str, &Pool); 2]) -> String {
-        for (name, pool) in pools {
-            let status = pool.status();
+    /// The exposition, with the pools' gauges as given.
+    pub fn render(&self, pools: &[PoolStatus]) -> String {
+        for status in pools {
             for (state, value) in [
-                ("max", status.max_size),
+                ("max", status.max),
                 ("size", status.size),
                 ("available", status.available),
                 ("waiting", status.waiting),
             ] {
                 self.pools
                     .get_or_create(&PoolLabels {
-                        pool: name.to_owned(),
+                        pool: status.name.to_owned(),
                         state: state.to_owned(),
                     })
                     .set(i64::try_from(value).unwrap_or(i64::MAX));

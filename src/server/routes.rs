@@ -17,14 +17,12 @@ use axum::routing::get;
 use futures_util::{StreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use tokio_postgres::types::{Kind, Type};
 
 use super::accept_encoding::{self, NotAcceptable};
 use super::error::ErrorReport;
 use super::request_id::{self, RequestId};
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
-use crate::database;
 use crate::encode::EXCEL_MAX_ROWS;
 use crate::escape::OneLine;
 use crate::format::{Compression, Format};
@@ -113,14 +111,9 @@ async fn log_errors(State(state): State<AppState>, request: Request, next: Next)
 async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let datasets = state
         .catalog()
-        .datasets(state.control_pool())
+        .datasets(state.source())
         .await
         .map_err(|error| ApiError::database(None, error))?;
-    let client = state
-        .control_pool()
-        .get()
-        .await
-        .map_err(|error| ApiError::database(None, SourceError::Connect(error)))?;
     let mut listing = Vec::with_capacity(datasets.len());
     for dataset in &datasets {
         let mut entry = json!({
@@ -149,21 +142,24 @@ async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>
         if let Some(max_rows) = dataset.max_rows {
             entry["max_rows"] = json!(max_rows);
         }
-        let param_types: Vec<Type> = dataset.params.iter().map(|_| Type::UNKNOWN).collect();
-        match client
-            .prepare_typed(&dataset.query.to_sql(), &param_types)
-            .await
-        {
-            Ok(statement) => {
-                let columns: Vec<Value> = statement
-                    .columns()
+        let described = state
+            .source()
+            .describe(&dataset.query.to_sql(), dataset.params.len())
+            .await;
+        match described {
+            Ok(columns) => {
+                let columns: Vec<Value> = columns
                     .iter()
-                    .map(|column| json!({ "name": column.name(), "type": type_name(column.type_()) }))
+                    .map(|column| json!({ "name": column.name, "type": column.type_name }))
                     .collect();
                 entry["columns"] = json!(columns);
             }
+            // The database being down is the listing's failure, not one dataset's.
+            Err(error) if error.is_unavailable() => {
+                return Err(ApiError::database(None, error));
+            }
             Err(error) => {
-                let error = ApiError::database(Some(&dataset.name), SourceError::Query(error));
+                let error = ApiError::database(Some(&dataset.name), error);
                 let (_, code) = error.status_and_code();
                 tracing::warn!(
                     dataset = %OneLine(&dataset.name),
@@ -177,14 +173,6 @@ async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>
         listing.push(entry);
     }
     Ok(Json(listing))
-}
-
-/// A type as PostgreSQL names it, arrays as `element[]`.
-fn type_name(ty: &tokio_postgres::types::Type) -> String {
-    match ty.kind() {
-        Kind::Array(element) => format!("{}[]", element.name()),
-        _ => ty.name().to_owned(),
-    }
 }
 
 fn download_links(dataset: &Dataset) -> Value {
@@ -238,7 +226,7 @@ async fn download(
     };
     let dataset = state
         .catalog()
-        .find(state.control_pool(), name)
+        .find(state.source(), name)
         .await
         .map_err(|error| ApiError::database(None, error))?
         .ok_or_else(|| ApiError::UnknownDataset {
@@ -270,7 +258,7 @@ async fn download(
 
     let progress = Arc::new(Progress::new());
     let mut chunks = pipeline::open(
-        state.pool(),
+        state.source(),
         &request.query,
         &request.output,
         &options,
@@ -443,7 +431,7 @@ fn is_whole_range(range: &HeaderValue) -> bool {
 /// A warning header for an Excel download whose estimated row count already passes the
 /// sheet limit (the header line takes one of its rows).
 async fn excel_row_warning(state: &AppState, request: &ExportRequest) -> Option<HeaderValue> {
-    let estimate = database::estimate_rows(state.control_pool(), &request.query.sql).await?;
+    let estimate = state.source().estimate_rows(&request.query.sql).await?;
     let rows = request
         .query
         .limit
@@ -484,10 +472,7 @@ fn content_disposition(filename: &str) -> HeaderValue {
 
 /// `GET /metrics`: the Prometheus/OpenMetrics exposition (see [`super::metrics`]).
 async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics().render([
-        ("downloads", state.pool()),
-        ("control", state.control_pool()),
-    ]);
+    let text = state.metrics().render(&state.source().pools());
     (
         [(
             header::CONTENT_TYPE,
@@ -508,7 +493,7 @@ async fn livez() -> Json<Value> {
 /// `GET /readyz` (and its old name `/healthz`): 200 when the database answers a trivial
 /// query within a few seconds, 503 otherwise: whether downloads can be served now.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(HEALTH_TIMEOUT, database::ping(state.control_pool())).await {
+    match tokio::time::timeout(HEALTH_TIMEOUT, state.source().ping()).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
         Ok(Err(error)) => Err(ApiError::database(None, error)),
         Err(_) => Err(ApiError::database(

@@ -1,5 +1,5 @@
-//! What every request handler shares: the pools, the catalog, the export settings and the
-//! limits on downloads running at once.
+//! What every request handler shares: the source, the catalog, the export settings and
+//! the limits on downloads running at once.
 //!
 //! Downloads and everything else use separate pools. Listing, describing, estimating and
 //! health checks take a connection of a small pool of their own, so they are answered
@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use deadpool_postgres::Pool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::metrics::SharedMetrics;
@@ -17,6 +16,8 @@ use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
+use crate::source::Source;
+use crate::source::postgres::Postgres;
 
 /// Connections of the pool for everything but downloads.
 const CONTROL_POOL_SIZE: usize = 2;
@@ -28,8 +29,7 @@ pub struct AppState {
 }
 
 struct Shared {
-    pool: Pool,
-    control: Pool,
+    source: Arc<dyn Source>,
     catalog: Catalog,
     export: ExportOptions,
     server: ServerConfig,
@@ -69,24 +69,20 @@ pub struct Admission {
 }
 
 impl AppState {
-    /// The state for `catalog` with one pool for everything and every bound at its
-    /// default.
-    pub fn new(pool: Pool, catalog: Catalog, export: ExportOptions) -> Self {
-        let config = Config::default();
-        Self::assemble(pool.clone(), pool, catalog, export, &config)
+    /// The state for `catalog` of `source`, with every bound at its default.
+    pub fn new(source: Arc<dyn Source>, catalog: Catalog, export: ExportOptions) -> Self {
+        Self::assemble(source, catalog, export, &Config::default())
     }
 
     fn assemble(
-        pool: Pool,
-        control: Pool,
+        source: Arc<dyn Source>,
         catalog: Catalog,
         export: ExportOptions,
         config: &Config,
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
-                pool,
-                control,
+                source,
                 catalog,
                 export,
                 server: config.server.clone(),
@@ -126,17 +122,13 @@ impl AppState {
             Catalog::Configured(config.datasets())
         };
         let export = ExportOptions::from_config(config);
-        Ok(Self::assemble(pool, control, catalog, export, config))
+        let source = Arc::new(Postgres::new(pool, control));
+        Ok(Self::assemble(source, catalog, export, config))
     }
 
-    /// The pool downloads take their connection from.
-    pub fn pool(&self) -> &Pool {
-        &self.inner.pool
-    }
-
-    /// The pool for listing, describing, estimating and health checks.
-    pub fn control_pool(&self) -> &Pool {
-        &self.inner.control
+    /// Where the rows come from.
+    pub fn source(&self) -> &dyn Source {
+        &*self.inner.source
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -14,6 +14,7 @@ use rowpipe::format::Format;
 use rowpipe::pipeline::{self, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
 use rowpipe::source::SourceError;
+use rowpipe::source::postgres::Postgres;
 use rowpipe::source::postgres::typed::Rejected;
 
 use crate::harness::{TestDb, assert_bytes_eq};
@@ -40,7 +41,7 @@ fn collect(db: &TestDb, query: &ExportQuery, output: &Output) -> Result<Vec<u8>,
     runtime.block_on(async {
         let pool = database::connect(db.url(), &PoolSettings::default()).expect("pool");
         let chunks = pipeline::open(
-            &pool,
+            &Postgres::with_pool(pool),
             query,
             output,
             &ExportOptions::default(),

@@ -15,6 +15,7 @@
 //! Everything that names `tokio_postgres` for an export lives in this folder.
 
 pub mod binary;
+mod catalog;
 pub mod copy;
 pub mod copy_binary;
 pub mod guard;
@@ -26,17 +27,152 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
+use futures_util::future::BoxFuture;
+use tokio_postgres::types::Type;
 
 pub use copy::{CopyStream, copy_csv, copy_text};
 pub use copy_binary::{CopyBinaryDecoder, DecodeError, RowRef};
 
-use super::{RowDecoder, RowError, SourceError, SourceRows};
+use super::{
+    ColumnInfo, PoolStatus, RowDecoder, RowError, RowOptions, Source, SourceError, SourcePieces,
+    SourceRows, TableInfo, ValueForm,
+};
+use crate::database;
 use crate::export::{ExportQuery, Formatting};
+use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
 use crate::value::Value;
 use binary::RowValues;
-use typed::ValueForm;
+
+/// A PostgreSQL database, through two pools: one for exports, and a small one of its own
+/// for listings, descriptions and health checks, so that those never queue behind
+/// downloads.
+#[derive(Clone)]
+pub struct Postgres {
+    downloads: Pool,
+    control: Pool,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+impl Postgres {
+    /// A source that uses `downloads` for exports and `control` for everything else (they
+    /// may be the same pool).
+    pub fn new(downloads: Pool, control: Pool) -> Self {
+        Self { downloads, control }
+    }
+
+    /// One pool for everything, as a one-off export needs.
+    pub fn with_pool(pool: Pool) -> Self {
+        Self::new(pool.clone(), pool)
+    }
+
+    /// The pool exports run on.
+    pub fn pool(&self) -> &Pool {
+        &self.downloads
+    }
+}
+
+impl Source for Postgres {
+    fn rows<'a>(
+        &'a self,
+        query: &'a ExportQuery,
+        options: RowOptions,
+        progress: Arc<Progress>,
+    ) -> BoxFuture<'a, Result<SourceRows, SourceError>> {
+        Box::pin(typed_rows(
+            &self.downloads,
+            query,
+            options.form,
+            options.formatting,
+            options.statement_timeout,
+            progress,
+        ))
+    }
+
+    fn formatted<'a>(
+        &'a self,
+        sql: &'a str,
+        format: Format,
+        statement_timeout: Option<Duration>,
+        progress: Arc<Progress>,
+    ) -> BoxFuture<'a, Result<Option<SourcePieces>, SourceError>> {
+        Box::pin(async move {
+            let pieces = match format {
+                Format::Csv => copy_csv(&self.downloads, sql, statement_timeout, progress).await?,
+                Format::Tsv => copy_text(&self.downloads, sql, statement_timeout, progress).await?,
+                Format::Jsonl | Format::Json => return Ok(None),
+            };
+            Ok(Some(Box::new(pieces) as SourcePieces))
+        })
+    }
+
+    fn describe<'a>(
+        &'a self,
+        sql: &'a str,
+        params: usize,
+    ) -> BoxFuture<'a, Result<Vec<ColumnInfo>, SourceError>> {
+        Box::pin(async move {
+            let client = self.control.get().await.map_err(SourceError::Connect)?;
+            let statement = client
+                .prepare_typed(sql, &vec![Type::UNKNOWN; params])
+                .await
+                .map_err(SourceError::Query)?;
+            Ok(statement
+                .columns()
+                .iter()
+                .map(|column| ColumnInfo {
+                    name: column.name().to_owned(),
+                    type_name: types::type_name(column.type_()),
+                })
+                .collect())
+        })
+    }
+
+    fn tables<'a>(
+        &'a self,
+        schemas: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<TableInfo>, SourceError>> {
+        Box::pin(catalog::tables(&self.control, schemas))
+    }
+
+    fn primary_key<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, SourceError>> {
+        Box::pin(catalog::primary_key(&self.control, table))
+    }
+
+    fn estimate_rows<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Option<f64>> {
+        Box::pin(database::estimate_rows(&self.control, sql))
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(database::ping(&self.control))
+    }
+
+    fn pools(&self) -> Vec<PoolStatus> {
+        let status = |name, pool: &Pool| {
+            let status = pool.status();
+            PoolStatus {
+                name,
+                max: status.max_size,
+                size: status.size,
+                available: status.available,
+                waiting: status.waiting,
+            }
+        };
+        vec![
+            status("downloads", &self.downloads),
+            status("control", &self.control),
+        ]
+    }
+}
 
 /// Starts a typed export of `query` (see [`typed::copy_binary`]): its schema, its binary
 /// COPY pieces and the decoder for them.

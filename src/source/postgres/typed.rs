@@ -45,19 +45,9 @@ use crate::escape::echo;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
-use crate::source::SourceError;
+use crate::source::{SourceError, ValueForm};
 use crate::value::datetime::Zone;
 use crate::value::kind::SessionFormat;
-
-/// Which family of formats the rows are for: it decides what the server writes for the
-/// columns rowpipe does not format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueForm {
-    /// PostgreSQL's text output (`csv`, `tsv`).
-    Text,
-    /// `to_json` output (`jsonl`, `json`).
-    Json,
-}
 
 /// A request the query cannot serve: the caller's mistake, answered as such.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

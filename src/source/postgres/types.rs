@@ -65,3 +65,11 @@ pub fn category(ty: &Type) -> Category {
         _ => Category::Other,
     }
 }
+
+/// A type as PostgreSQL names it, arrays as `element[]`.
+pub fn type_name(ty: &Type) -> String {
+    match ty.kind() {
+        Kind::Array(element) => format!("{}[]", element.name()),
+        _ => ty.name().to_owned(),
+    }
+}
