@@ -10,44 +10,65 @@
 //!     -> sink (HTTP, file, stdout)
 //! ```
 //!
-//! [`pipeline::open`] assembles them for one export. Each stage is usable on its own: a
-//! handler in your own axum application can stream PostgreSQL's own COPY CSV in a few
-//! lines:
+//! An embedding is a few lines: connect once, describe each export with [`Export`]'s
+//! builder, and send it where it goes.
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//!
-//! use axum::{Router, body::Body, extract::State, http::header, response::IntoResponse, routing::get};
-//! use deadpool_postgres::Pool;
-//! use rowpipe::progress::Progress;
-//! use rowpipe::source::copy_csv;
-//! use rowpipe::stage::{prefetch, rechunk};
-//!
-//! async fn orders_csv(State(pool): State<Pool>) -> Result<impl IntoResponse, String> {
-//!     let rows = copy_csv(&pool, "SELECT * FROM orders ORDER BY id", None, Arc::new(Progress::new()))
-//!         .await
-//!         .map_err(|error| error.to_string())?;
-//!     let chunks = prefetch(rechunk(rows, 64 * 1024), 4);
-//!     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], Body::from_stream(chunks)))
-//! }
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = rowpipe::database::connect("postgres://app@localhost/shop", &Default::default())?;
-//! let app: Router = Router::new().route("/orders.csv", get(orders_csv)).with_state(pool);
+//! # async fn run() -> Result<(), rowpipe::Error> {
+//! let db = rowpipe::Postgres::connect("postgres://app@localhost/shop")?;
+//! db.export("SELECT * FROM orders ORDER BY id").csv().to_file("orders.csv").await?;
 //! # Ok(()) }
 //! ```
 //!
-//! If the client goes away, the body is dropped, the pipeline with it, and the query is
-//! cancelled on the server; if the query fails half way, the body ends with an error and the
-//! client sees an aborted transfer, never a shorter file that looks complete.
+//! In an axum handler, [`Export::download`] is the whole response: it waits for the first
+//! chunk (so a query that fails early is an error status with a JSON body), sets the
+//! headers, and aborts the transfer if the export fails later, so that a client never
+//! mistakes a broken download for a complete one. If the client goes away, the query is
+//! cancelled on the server.
+//!
+//! ```no_run
+//! use axum::{Router, extract::State, response::Response, routing::get};
+//! use rowpipe::{Format, Postgres};
+//!
+//! async fn orders(State(db): State<Postgres>) -> Response {
+//!     db.export("SELECT * FROM orders WHERE created_at >= $1 ORDER BY id")
+//!         .format(Format::Jsonl)
+//!         .param("2024-01-01")
+//!         .download("orders")
+//!         .await
+//! }
+//!
+//! # fn app() -> Result<Router, rowpipe::Error> {
+//! let db = Postgres::connect("postgres://app@localhost/shop")?;
+//! let app: Router = Router::new().route("/orders.jsonl", get(orders)).with_state(db);
+//! # Ok(app) }
+//! ```
+//!
+//! Callers without an async runtime use [`blocking`]:
+//!
+//! ```no_run
+//! let db = rowpipe::blocking::Postgres::connect("postgres://app@localhost/shop")?;
+//! db.export("SELECT * FROM orders ORDER BY id").csv().write_to(std::io::stdout().lock())?;
+//! # Ok::<(), rowpipe::Error>(())
+//! ```
+//!
+//! Every failure is one [`Error`], whose [`kind`](Error::kind) says whether the request,
+//! the database or the output was at fault.
+//!
+//! Underneath, a [`source::Source`] hands rows of [`value::Value`]s to the stages, which
+//! [`pipeline::open`] assembles for one export; `rowpipe serve` and `rowpipe export` run the
+//! same pipeline.
 
 // Tests may read their small files whole; the code they test may not (see clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod blocking;
 pub mod catalog;
 pub mod config;
 pub mod database;
+mod embed;
 pub mod encode;
+mod error;
 pub mod escape;
 pub mod export;
 pub mod format;
@@ -62,3 +83,9 @@ pub mod sink;
 pub mod source;
 pub mod stage;
 pub mod value;
+
+pub use embed::{Export, Postgres, Summary};
+pub use encode::{CsvQuoting, CsvSettings};
+pub use error::{Error, ErrorKind};
+pub use export::Engine;
+pub use format::{Compression, Format};

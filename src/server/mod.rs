@@ -16,4 +16,5 @@ pub use error::ApiError;
 pub use listen::serve;
 pub use request_id::RequestId;
 pub use routes::app;
+pub(crate) use routes::content_disposition;
 pub use state::AppState;

@@ -447,7 +447,7 @@ async fn excel_row_warning(state: &AppState, request: &ExportRequest) -> Option<
 
 /// `attachment; filename="..."`, with an RFC 6266 `filename*` when the name is not plain
 /// ASCII (discovered table names can be anything).
-fn content_disposition(filename: &str) -> HeaderValue {
+pub(crate) fn content_disposition(filename: &str) -> HeaderValue {
     let plain = filename
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
