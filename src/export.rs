@@ -37,7 +37,8 @@ pub struct ExportQuery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoundParam {
     pub name: String,
-    /// The declared PostgreSQL type, e.g. `timestamptz`.
+    /// The declared PostgreSQL type, e.g. `timestamptz`, or empty for the server to infer
+    /// from the query.
     pub type_name: String,
     pub value: String,
 }

@@ -17,6 +17,7 @@ mod harness;
 mod harness_selftest;
 mod http_clients;
 mod key_order;
+mod library;
 mod logs;
 mod output;
 mod proofs;

@@ -98,6 +98,11 @@ pub async fn copy_binary(
         let session = session_format(client).await?;
         let mut param_types = Vec::with_capacity(query.params.len());
         for param in &query.params {
+            // A parameter without a declared type is the server's to infer from the query.
+            if param.type_name.is_empty() {
+                param_types.push(Type::UNKNOWN);
+                continue;
+            }
             match check_param(client, param).await? {
                 Ok(ty) => param_types.push(ty),
                 Err(reason) => return Ok((None, Err(reason))),
