@@ -23,6 +23,7 @@ mod proofs;
 mod request;
 mod resume;
 mod serve_limits;
+mod tls;
 mod value_datetime;
 mod value_numbers;
 mod value_text;
