@@ -10,6 +10,7 @@ mod cli;
 mod compression;
 mod copy_binary;
 mod datasets;
+mod dead_connection;
 mod engines;
 mod failure;
 mod formats;
