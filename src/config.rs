@@ -670,6 +670,8 @@ mod tests {
         let end = start + readme[start..].find("```").expect("the block's end");
         let config = parse(&readme[start..end]).unwrap();
         assert_eq!(config.server.max_bytes, Some(10_000_000_000));
+        assert_eq!(config.database.keepalives_idle, DEFAULT_KEEPALIVES_IDLE);
+        assert_eq!(config.database.tcp_user_timeout, DEFAULT_TCP_USER_TIMEOUT);
         assert_eq!(config.stream.engine, Engine::Typed);
         let datasets = config.datasets();
         let orders = &datasets[0];
@@ -714,6 +716,18 @@ mod tests {
             (
                 "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\n[[dataset]]\nname = 7",
                 "dataset[1].name: invalid type",
+            ),
+            (
+                "[database]\nkeepalives_idle = \"500ms\"",
+                "database.keepalives_idle: expected at least 1s",
+            ),
+            (
+                "[database]\nkeepalives_count = 0",
+                "database.keepalives_count: expected at least 1",
+            ),
+            (
+                "[database]\nrecycle_timeout = \"0s\"",
+                "database.recycle_timeout: expected more than 0s",
             ),
             (
                 "[database]\npool_size = 0",

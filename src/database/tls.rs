@@ -489,3 +489,57 @@ fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     };
     (input.len() >= length).then(|| input.split_at(length))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A certificate's outline: an empty `tbsCertificate` and the algorithm `oid`, the
+    /// outer sequence with a long-form length when `long` is set.
+    fn outline(oid: &[u8], long: bool) -> Vec<u8> {
+        let mut algorithm = vec![0x06, oid.len() as u8];
+        algorithm.extend_from_slice(oid);
+        let mut inner = vec![0x30, 0x00, 0x30, algorithm.len() as u8];
+        inner.extend_from_slice(&algorithm);
+        let mut certificate = match long {
+            true => vec![0x30, 0x81, inner.len() as u8],
+            false => vec![0x30, inner.len() as u8],
+        };
+        certificate.extend_from_slice(&inner);
+        certificate
+    }
+
+    #[test]
+    fn the_end_point_hash_follows_the_signature_algorithm() {
+        let cases: [(&[u8], Option<usize>); 5] = [
+            // sha256WithRSAEncryption, sha384WithRSAEncryption, sha1WithRSAEncryption
+            (
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b],
+                Some(32),
+            ),
+            (
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c],
+                Some(48),
+            ),
+            (
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05],
+                Some(32),
+            ),
+            // ecdsa-with-SHA512
+            (&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04], Some(64)),
+            // Ed25519: no hash of its own, so no binding
+            (&[0x2b, 0x65, 0x70], None),
+        ];
+        for (oid, length) in cases {
+            for long in [false, true] {
+                let certificate = outline(oid, long);
+                let hash = server_end_point(&certificate);
+                assert_eq!(hash.as_ref().map(Vec::len), length, "{oid:02x?}");
+                if let Some(hash) = hash.filter(|hash| hash.len() == 32) {
+                    assert_eq!(hash, sha2::Sha256::digest(&certificate).to_vec());
+                }
+            }
+        }
+        assert_eq!(server_end_point(&[0x30, 0x05, 0x30]), None, "truncated");
+    }
+}

@@ -6,7 +6,7 @@
 //! a [`ConnectionGuard`]. Unless the stream ended cleanly and the guard was
 //! [released](ConnectionGuard::release), dropping the guard cancels the query on the server
 //! and discards the connection instead of returning it to the pool. The cancel request
-//! goes over TLS as the connection did (the pool's [`Tls`](crate::database::Tls)), so it
+//! goes over TLS as the connection did (the pool's [`Tls`]), so it
 //! reaches a server that takes only encrypted connections. It does so wherever it is
 //! dropped: on a Tokio runtime it spawns the cancel request there; anywhere else (a
 //! blocking caller, another language's garbage collector) on a thread of its own.
