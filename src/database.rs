@@ -101,6 +101,13 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
     };
     let (mut config, info) = parse_url(url).map_err(invalid)?;
     let tls = Tls::new(&info.ssl).map_err(invalid)?;
+    if config.get_hosts().is_empty() {
+        // Only `hostaddr`: the addresses are the names TLS checks (tokio-postgres would
+        // refuse a handshake without a host name).
+        for address in config.get_hostaddrs().to_vec() {
+            config.host(address.to_string());
+        }
+    }
     config.ssl_mode(tokio_postgres_mode(tls.mode(), &config));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(settings.connect_timeout);

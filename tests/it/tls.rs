@@ -153,6 +153,12 @@ fn require_encrypts_without_checking_unless_given_a_root() {
     // No root: any certificate, any host name.
     let url = cluster.tcp_url("postgres", "127.0.0.1", "postgres", "sslmode=require");
     assert_eq!(connection_of(&url), ENCRYPTED);
+    // Only an address, no host name: TLS all the same.
+    let address_only = format!(
+        "postgresql://postgres@/postgres?hostaddr=127.0.0.1&port={}&sslmode=require",
+        cluster.tcp_port()
+    );
+    assert_eq!(connection_of(&address_only), ENCRYPTED);
     // With a root, libpq checks the chain (as verify-ca).
     let with_root = format!("{url}&{}", wrong_ca(cluster));
     refusal_of(&with_root, "not signed by a trusted root");
