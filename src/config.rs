@@ -48,6 +48,21 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long downloads may go on after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a database connection may go without a byte from the server before TCP
+/// keepalive probes ask whether the server is still there. A download waiting for rows
+/// counts as idle here; the probes cost the server nothing.
+pub const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+/// The time between two unanswered keepalive probes.
+pub const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered keepalive probes after which a connection is given up.
+pub const DEFAULT_KEEPALIVES_COUNT: u32 = 3;
+/// How long data or a probe sent to the database may stay unacknowledged before the
+/// connection is given up (`TCP_USER_TIMEOUT`). With the keepalive defaults, a download
+/// from a host that vanished without closing its connections fails after about a minute.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the check of an idle pooled connection (one empty query) may take before the
+/// connection is thrown away and a new one opened.
+pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -85,6 +100,23 @@ pub struct DatabaseConfig {
     /// Longest a download waits for a pooled connection when all are busy.
     #[serde(default = "default_acquire_timeout", deserialize_with = "duration")]
     pub acquire_timeout: Duration,
+    /// TCP keepalives: a connection that has received nothing for `keepalives_idle` is
+    /// probed every `keepalives_interval` and given up after `keepalives_count` unanswered
+    /// probes. The URL's own `keepalives*` settings win.
+    #[serde(default = "default_keepalives_idle", deserialize_with = "duration")]
+    pub keepalives_idle: Duration,
+    #[serde(default = "default_keepalives_interval", deserialize_with = "duration")]
+    pub keepalives_interval: Duration,
+    #[serde(default = "default_keepalives_count")]
+    pub keepalives_count: u32,
+    /// Longest sent data or a keepalive probe may stay unacknowledged before the
+    /// connection is given up; `"0s"` leaves the system's default. The URL's own
+    /// `tcp_user_timeout` (milliseconds, as in libpq) wins.
+    #[serde(default = "default_tcp_user_timeout", deserialize_with = "duration")]
+    pub tcp_user_timeout: Duration,
+    /// Longest the check of an idle pooled connection may take before it is replaced.
+    #[serde(default = "default_recycle_timeout", deserialize_with = "duration")]
+    pub recycle_timeout: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -95,6 +127,11 @@ impl Default for DatabaseConfig {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             connect_timeout: default_connect_timeout(),
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            keepalives_idle: DEFAULT_KEEPALIVES_IDLE,
+            keepalives_interval: DEFAULT_KEEPALIVES_INTERVAL,
+            keepalives_count: DEFAULT_KEEPALIVES_COUNT,
+            tcp_user_timeout: DEFAULT_TCP_USER_TIMEOUT,
+            recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
         }
     }
 }
@@ -243,6 +280,21 @@ fn default_connect_timeout() -> Duration {
 fn default_acquire_timeout() -> Duration {
     DEFAULT_ACQUIRE_TIMEOUT
 }
+fn default_keepalives_idle() -> Duration {
+    DEFAULT_KEEPALIVES_IDLE
+}
+fn default_keepalives_interval() -> Duration {
+    DEFAULT_KEEPALIVES_INTERVAL
+}
+fn default_keepalives_count() -> u32 {
+    DEFAULT_KEEPALIVES_COUNT
+}
+fn default_tcp_user_timeout() -> Duration {
+    DEFAULT_TCP_USER_TIMEOUT
+}
+fn default_recycle_timeout() -> Duration {
+    DEFAULT_RECYCLE_TIMEOUT
+}
 fn default_send_timeout() -> Duration {
     DEFAULT_SEND_TIMEOUT
 }
@@ -350,6 +402,30 @@ impl Config {
             if value == Some(0) {
                 return Err((key.into(), "expected at least 1".into()));
             }
+        }
+        for (key, value) in [
+            // TCP takes keepalive times in whole seconds.
+            ("database.keepalives_idle", self.database.keepalives_idle),
+            (
+                "database.keepalives_interval",
+                self.database.keepalives_interval,
+            ),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err((key.into(), "expected at least 1s".into()));
+            }
+        }
+        if self.database.keepalives_count == 0 {
+            return Err((
+                "database.keepalives_count".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        if self.database.recycle_timeout.is_zero() {
+            return Err((
+                "database.recycle_timeout".into(),
+                "expected more than 0s".into(),
+            ));
         }
         for (key, value) in [
             ("server.send_timeout", self.server.send_timeout),
@@ -594,6 +670,8 @@ mod tests {
         let end = start + readme[start..].find("```").expect("the block's end");
         let config = parse(&readme[start..end]).unwrap();
         assert_eq!(config.server.max_bytes, Some(10_000_000_000));
+        assert_eq!(config.database.keepalives_idle, DEFAULT_KEEPALIVES_IDLE);
+        assert_eq!(config.database.tcp_user_timeout, DEFAULT_TCP_USER_TIMEOUT);
         assert_eq!(config.stream.engine, Engine::Typed);
         let datasets = config.datasets();
         let orders = &datasets[0];
@@ -638,6 +716,18 @@ mod tests {
             (
                 "[[dataset]]\nname = \"a\"\nsql = \"SELECT 1\"\n[[dataset]]\nname = 7",
                 "dataset[1].name: invalid type",
+            ),
+            (
+                "[database]\nkeepalives_idle = \"500ms\"",
+                "database.keepalives_idle: expected at least 1s",
+            ),
+            (
+                "[database]\nkeepalives_count = 0",
+                "database.keepalives_count: expected at least 1",
+            ),
+            (
+                "[database]\nrecycle_timeout = \"0s\"",
+                "database.recycle_timeout: expected more than 0s",
             ),
             (
                 "[database]\npool_size = 0",

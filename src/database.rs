@@ -1,11 +1,23 @@
-//! Connecting to PostgreSQL: parsing the connection URL, building the pool, and showing a
-//! connection string without ever showing its password.
+//! Connecting to PostgreSQL: parsing the connection URL, TLS (`sslmode` and the
+//! certificates, in libpq's meanings), keepalives that find a vanished host, building the
+//! pool, and showing a connection string without ever showing its password.
 
+mod conninfo;
+mod tls;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio::task::JoinHandle;
 
+pub use conninfo::SslMode;
+pub use tls::{HandshakeError, Tls};
+
+use crate::config;
 use crate::source::SourceError;
 use crate::source::postgres::copy::strip_terminator;
 
@@ -20,6 +32,19 @@ pub struct PoolSettings {
     /// The connections' `application_name` (in `pg_stat_activity`), unless the URL sets
     /// one.
     pub application_name: &'static str,
+    /// TCP keepalives, unless the URL sets them: an idle connection (a download waiting for
+    /// rows counts) is probed after `keepalives_idle`, then every `keepalives_interval`, and
+    /// given up after `keepalives_count` unanswered probes.
+    pub keepalives_idle: Duration,
+    pub keepalives_interval: Duration,
+    pub keepalives_count: u32,
+    /// How long sent data, or a keepalive probe, may stay unacknowledged before the
+    /// connection is given up (`TCP_USER_TIMEOUT`); zero leaves the system's default.
+    /// Unless the URL sets it.
+    pub tcp_user_timeout: Duration,
+    /// How long the check of an idle pooled connection may take before the connection is
+    /// discarded for a new one.
+    pub recycle_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -29,11 +54,33 @@ impl Default for PoolSettings {
             connect_timeout: Duration::from_secs(10),
             wait_timeout: Duration::from_secs(30),
             application_name: "rowpipe",
+            keepalives_idle: config::DEFAULT_KEEPALIVES_IDLE,
+            keepalives_interval: config::DEFAULT_KEEPALIVES_INTERVAL,
+            keepalives_count: config::DEFAULT_KEEPALIVES_COUNT,
+            tcp_user_timeout: config::DEFAULT_TCP_USER_TIMEOUT,
+            recycle_timeout: config::DEFAULT_RECYCLE_TIMEOUT,
         }
     }
 }
 
-/// The connection URL could not be understood.
+impl PoolSettings {
+    /// The settings of a configuration file's `[database]` section.
+    pub fn from_config(database: &config::DatabaseConfig) -> Self {
+        Self {
+            pool_size: database.pool_size,
+            connect_timeout: database.connect_timeout,
+            wait_timeout: database.acquire_timeout,
+            keepalives_idle: database.keepalives_idle,
+            keepalives_interval: database.keepalives_interval,
+            keepalives_count: database.keepalives_count,
+            tcp_user_timeout: database.tcp_user_timeout,
+            recycle_timeout: database.recycle_timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// The connection URL could not be understood, or the files it names could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid database URL {url}: {reason}")]
 pub struct InvalidUrl {
@@ -44,23 +91,45 @@ pub struct InvalidUrl {
 
 /// Builds a pool for `url` (a `postgres://` URL or a `key=value` connection string).
 ///
-/// No connection is opened here: a database that is down at start-up is reported by the
-/// first request (and by `/healthz`), not by a refusal to start.
+/// The certificate files the URL names (`sslrootcert`, `sslcert`, `sslkey`) are read here,
+/// once. No connection is opened: a database that is down at start-up is reported by the
+/// first request (and by `/readyz`), not by a refusal to start.
 pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
     let invalid = |reason: String| InvalidUrl {
         url: redact_url(url),
         reason,
     };
-    let mut config = parse_url(url).map_err(invalid)?;
+    let (mut config, info) = parse_url(url).map_err(invalid)?;
+    let tls = Tls::new(&info.ssl).map_err(invalid)?;
+    if config.get_hosts().is_empty() {
+        // Only `hostaddr`: the addresses are the names TLS checks (tokio-postgres would
+        // refuse a handshake without a host name).
+        for address in config.get_hostaddrs().to_vec() {
+            config.host(address.to_string());
+        }
+    }
+    config.ssl_mode(tokio_postgres_mode(tls.mode(), &config));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(settings.connect_timeout);
     }
     if config.get_application_name().is_none() {
         config.application_name(settings.application_name);
     }
-    let manager = Manager::from_config(
+    let keepalive = info.keepalive;
+    config
+        .keepalives(keepalive.enabled.unwrap_or(true))
+        .keepalives_idle(keepalive.idle.unwrap_or(settings.keepalives_idle))
+        .keepalives_interval(keepalive.interval.unwrap_or(settings.keepalives_interval))
+        .keepalives_retries(keepalive.count.unwrap_or(settings.keepalives_count));
+    let user_timeout = keepalive
+        .user_timeout
+        .or((!settings.tcp_user_timeout.is_zero()).then_some(settings.tcp_user_timeout));
+    if let Some(timeout) = user_timeout {
+        config.tcp_user_timeout(timeout);
+    }
+    let manager = Manager::from_connect(
         config,
-        NoTls,
+        Connector { tls: tls.clone() },
         // One cheap round trip per checkout finds connections the server dropped (a restart,
         // an idle timeout) before a download starts on one; `Fast` would only notice the
         // ones whose socket is already known to be closed.
@@ -68,13 +137,102 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
             recycling_method: RecyclingMethod::Verified,
         },
     );
-    Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(settings.pool_size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(settings.wait_timeout))
         .create_timeout(Some(settings.connect_timeout + Duration::from_secs(1)))
+        // The check of an idle connection to a host that vanished would otherwise wait
+        // for the kernel to give the connection up (`tcp_user_timeout`).
+        .recycle_timeout(Some(settings.recycle_timeout))
         .build()
-        .map_err(|error| invalid(error.to_string()))
+        .map_err(|error| invalid(error.to_string()))?;
+    remember_tls(&pool, tls);
+    Ok(pool)
+}
+
+/// The mode tokio-postgres negotiates with: it knows no `verify-*` (the certificate checks
+/// are [`Tls`]'s), and libpq never uses TLS over a Unix socket, whatever the mode.
+fn tokio_postgres_mode(
+    mode: SslMode,
+    config: &tokio_postgres::Config,
+) -> tokio_postgres::config::SslMode {
+    use tokio_postgres::config::{Host, SslMode as Negotiate};
+    let unix_only = config.get_hostaddrs().is_empty()
+        && !config.get_hosts().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|host| matches!(host, Host::Unix(_)));
+    match mode {
+        _ if unix_only => Negotiate::Disable,
+        SslMode::Disable => Negotiate::Disable,
+        SslMode::Prefer => Negotiate::Prefer,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Negotiate::Require,
+    }
+}
+
+/// Opens the pool's connections: with TLS as [`Tls`] says, and, for `prefer`, once more in
+/// plain text when a TLS attempt failed (a refused handshake, or a server that turned the
+/// encrypted login away), as libpq does.
+struct Connector {
+    tls: Tls,
+}
+
+type Connected = Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>;
+
+impl deadpool_postgres::Connect for Connector {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Pin<Box<dyn Future<Output = Connected> + Send + '_>> {
+        let config = config.clone();
+        Box::pin(async move {
+            let started = Arc::new(AtomicBool::new(false));
+            let connected = match config.connect(self.tls.noting_start(started.clone())).await {
+                Err(error)
+                    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer
+                        && started.load(Ordering::SeqCst) =>
+                {
+                    tracing::warn!(
+                        error = %crate::source::error::describe_pg_error(&error),
+                        "TLS to the database failed under sslmode=prefer; connecting in plain \
+                         text instead (set sslmode=require or verify-full to refuse)"
+                    );
+                    let mut plain = config.clone();
+                    plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                    plain.connect(self.tls.clone()).await
+                }
+                other => other,
+            };
+            let (client, connection) = connected?;
+            let task = tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(target: "deadpool.postgres", "Connection error: {}", error);
+                }
+            });
+            Ok((client, task))
+        })
+    }
+}
+
+/// Each pool's [`Tls`], for the cancel requests of its connections (a deadpool pool holds
+/// no data of its own). Entries of dropped pools are pruned as new pools come.
+static POOL_TLS: Mutex<Vec<(deadpool_postgres::WeakPool, Tls)>> = Mutex::new(Vec::new());
+
+fn remember_tls(pool: &Pool, tls: Tls) {
+    let mut known = POOL_TLS.lock().unwrap_or_else(PoisonError::into_inner);
+    known.retain(|(weak, _)| weak.upgrade().is_some());
+    known.push((pool.weak(), tls));
+}
+
+/// The [`Tls`] that `pool`'s connections were opened with, if [`connect`] built it.
+pub fn tls_of(pool: &Pool) -> Option<Tls> {
+    let known = POOL_TLS.lock().unwrap_or_else(PoisonError::into_inner);
+    known.iter().find_map(|(weak, tls)| {
+        let other = weak.upgrade()?;
+        std::ptr::eq(other.manager(), pool.manager()).then(|| tls.clone())
+    })
 }
 
 /// Checks that the database answers: takes a pooled connection and runs an empty query.
@@ -109,14 +267,15 @@ pub async fn estimate_rows(pool: &Pool, sql: &str) -> Option<f64> {
 /// does not parse is not shown at all.
 pub fn redact_url(url: &str) -> String {
     match parse_url(url) {
-        Ok(config) => describe_config(&config),
+        Ok((config, _)) => describe_config(&config),
         Err(_) => "(not shown: it does not parse)".to_owned(),
     }
 }
 
-/// Parses a connection URL or `key=value` string. The reason for a refusal never quotes
-/// the text: a misplaced character could be part of the password.
-fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
+/// Parses a connection URL or `key=value` string: rowpipe's own settings first
+/// ([`conninfo::split`]), then the rest by tokio-postgres. The reason for a refusal never
+/// quotes the text: a misplaced character could be part of the password.
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, conninfo::ConnInfo), String> {
     if url.contains("://") && url.matches('@').count() > 1 {
         // `postgres://alice:p@ss@host` reads as password `p` on host `ss@host`.
         return Err(
@@ -125,7 +284,8 @@ fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
                 .to_owned(),
         );
     }
-    url.parse().map_err(|error: tokio_postgres::Error| {
+    let info = conninfo::split(url)?;
+    let config = info.rest.parse().map_err(|error: tokio_postgres::Error| {
         let reason = std::error::Error::source(&error).map(ToString::to_string);
         match reason {
             // Names an option, or says where the text ended: nothing of the text itself.
@@ -140,7 +300,8 @@ fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
                   (special characters in a URL's password must be percent-encoded)"
                 .to_owned(),
         }
-    })
+    })?;
+    Ok((config, info))
 }
 
 /// `postgres://user:***@host:port,host2/dbname?host=/socket/dir`, from parsed settings.
@@ -229,6 +390,8 @@ mod tests {
                 format!("postgres://db/app?user=alice&password={encoded}"),
                 format!("host=db user=alice password='{quoted}' dbname=app"),
                 format!("host=db user=alice password={password} dbname=app"),
+                format!("postgres://alice:{encoded}@db/app?sslmode=verify-full&sslrootcert=system"),
+                format!("host=db sslmode=verify-ca user=alice password='{quoted}' sslrootcert=/x"),
             ];
             for url in forms {
                 let shown = [
@@ -261,6 +424,41 @@ mod tests {
                 "{part:?} of the password shows in {shown:?} (from {context:?})"
             );
         }
+    }
+
+    #[test]
+    fn libpq_tls_settings_parse_in_both_forms() {
+        assert_eq!(
+            redact_url("postgres://alice:s3cret@db/app?sslmode=verify-full&sslrootcert=system"),
+            "postgres://alice:***@db:5432/app"
+        );
+        assert_eq!(
+            redact_url("host=db user=alice password=s3cret sslmode=verify-ca sslrootcert=/x"),
+            "postgres://alice:***@db/"
+        );
+        let settings = PoolSettings::default();
+        for url in [
+            "postgres://alice:s3cret@db/app?sslmode=verify-full&sslrootcert=/no/such/ca.pem",
+            "host=db password=s3cret sslmode=verify-ca sslrootcert='/no/such/ca.pem'",
+        ] {
+            let message = connect(url, &settings).unwrap_err().to_string();
+            assert!(
+                message.contains("cannot read sslrootcert /no/such/ca.pem"),
+                "{message}"
+            );
+            assert!(!message.contains("s3cret"), "{message}");
+        }
+        let weak = connect(
+            "postgres://db/app?sslmode=require&sslrootcert=system",
+            &settings,
+        );
+        let message = weak.unwrap_err().to_string();
+        assert!(message.contains("weak sslmode \"require\""), "{message}");
+        let half = connect("postgres://db/app?sslcert=/c.pem", &settings);
+        let message = half.unwrap_err().to_string();
+        assert!(message.contains("sslcert and sslkey"), "{message}");
+        connect("postgres://db/app?sslmode=require", &settings).expect("no files to read");
+        connect("host=db sslmode=disable keepalives_count=2", &settings).expect("libpq keys");
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub async fn run(args: ExportArgs) -> Result<(), CliError> {
     let url = database_url(args.database.as_deref(), &config)?;
     let settings = PoolSettings {
         pool_size: 1,
-        ..PoolSettings::default()
+        ..PoolSettings::from_config(&config.database)
     };
     let pool =
         database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;

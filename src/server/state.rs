@@ -100,12 +100,7 @@ impl AppState {
     ///
     /// No connection is opened yet; see [`database::connect`].
     pub fn from_config(config: &Config, database_url: &str) -> Result<Self, InvalidUrl> {
-        let settings = PoolSettings {
-            pool_size: config.database.pool_size,
-            connect_timeout: config.database.connect_timeout,
-            wait_timeout: config.database.acquire_timeout,
-            ..PoolSettings::default()
-        };
+        let settings = PoolSettings::from_config(&config.database);
         let pool = database::connect(database_url, &settings)?;
         let control = database::connect(
             database_url,

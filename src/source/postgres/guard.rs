@@ -5,8 +5,10 @@
 //! busy connection to the next request. So whoever runs a streaming query holds it through
 //! a [`ConnectionGuard`]. Unless the stream ended cleanly and the guard was
 //! [released](ConnectionGuard::release), dropping the guard cancels the query on the server
-//! and discards the connection instead of returning it to the pool. It does so wherever it
-//! is dropped: on a Tokio runtime it spawns the cancel request there; anywhere else (a
+//! and discards the connection instead of returning it to the pool. The cancel request
+//! goes over TLS as the connection did (the pool's [`Tls`]), so it
+//! reaches a server that takes only encrypted connections. It does so wherever it is
+//! dropped: on a Tokio runtime it spawns the cancel request there; anywhere else (a
 //! blocking caller, another language's garbage collector) on a thread of its own.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,10 +17,15 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::{CancelToken, NoTls};
 
+use crate::database::{self, Tls};
+
 /// A pooled connection that is returned to the pool only when explicitly released.
 pub struct ConnectionGuard {
     client: Option<Object>,
     cancel: CancelToken,
+    /// How the pool connects, for the cancel request; `None` for a pool that
+    /// [`database::connect`] did not build (then the cancel goes without TLS).
+    tls: Option<Tls>,
 }
 
 impl ConnectionGuard {
@@ -29,6 +36,7 @@ impl ConnectionGuard {
         Ok(Self {
             client: Some(client),
             cancel,
+            tls: database::tls_of(pool),
         })
     }
 
@@ -62,9 +70,14 @@ impl Drop for ConnectionGuard {
         // connection: the cancel would hit whatever the connection ran next, so it can
         // never go back to the pool.
         let cancel = self.cancel.clone();
+        let tls = self.tls.take();
         let pending = PendingCancel::new();
         let send = async move {
-            if let Err(error) = cancel.cancel_query(NoTls).await {
+            let sent = match tls {
+                Some(tls) => cancel.cancel_query(tls).await,
+                None => cancel.cancel_query(NoTls).await,
+            };
+            if let Err(error) = sent {
                 tracing::warn!(error = %error, "could not cancel an abandoned query");
             }
             drop(pending);

@@ -8,6 +8,12 @@
 //! [`Cluster::create_database`]. An `atexit` handler stops the server and deletes the
 //! directory when the process exits.
 //!
+//! Tests that need TCP (TLS, a proxy in between) use a second or third cluster, started
+//! the same way by [`Cluster::start_with`] with a [`ClusterOptions`]: also listening on a
+//! free port of 127.0.0.1, optionally with `ssl = on` and certificates made for it
+//! ([`super::certs`]) and a `pg_hba.conf` of the test's own. They too are stopped and
+//! deleted at exit.
+//!
 //! A missing or broken PostgreSQL installation is a hard failure with instructions,
 //! never a silent skip: a suite that passes because it did not run proves nothing.
 
@@ -22,6 +28,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use tempfile::TempDir;
 
+use super::certs::Certs;
 use super::process::scrub_pg_env;
 use super::psql::{psql_copy_csv, psql_execute, psql_query_scalar};
 
@@ -57,6 +64,24 @@ unsafe extern "C" {
 pub struct Cluster {
     socket_dir: PathBuf,
     log_path: PathBuf,
+    /// The port on 127.0.0.1, for a cluster started with [`ClusterOptions::tcp`].
+    tcp_port: Option<u16>,
+    /// The certificates of a cluster started with [`ClusterOptions::tls`].
+    certs: Option<Certs>,
+}
+
+/// How [`Cluster::start_with`] starts a cluster, beyond the shared cluster's settings.
+#[derive(Debug, Default, Clone)]
+pub struct ClusterOptions {
+    /// Also listen on a free port of 127.0.0.1.
+    pub tcp: bool,
+    /// `ssl = on`, with a test CA's server certificate for `localhost`, and the same CA
+    /// for client certificates (see [`super::certs`]).
+    pub tls: bool,
+    /// `pg_hba.conf` in full; `None` keeps initdb's (trust for local and loopback).
+    pub hba: Option<String>,
+    /// SQL run as the superuser once the server is up (roles the hba lines name).
+    pub setup_sql: Option<String>,
 }
 
 /// A database of its own for one test, created by [`Cluster::create_database`].
@@ -74,10 +99,10 @@ pub struct TestDb {
 /// the same clear message, and startup is attempted only once.
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 
-/// What the exit handler needs to stop the server and delete its files. Also keeps the
-/// [`TempDir`] alive for the lifetime of the process (statics are never dropped, so the
-/// exit handler takes it out and drops it explicitly).
-static SERVER_FILES: Mutex<Option<ServerFiles>> = Mutex::new(None);
+/// What the exit handler needs to stop each server and delete its files. Also keeps the
+/// [`TempDir`]s alive for the lifetime of the process (statics are never dropped, so the
+/// exit handler takes them out and drops them explicitly).
+static SERVER_FILES: Mutex<Vec<ServerFiles>> = Mutex::new(Vec::new());
 
 /// The shared test cluster, started on first use.
 ///
@@ -90,20 +115,113 @@ pub fn cluster() -> &'static Cluster {
     }
 }
 
+/// `pg_hba.conf` of [`tls_cluster`]: role `certuser` only over TLS with a client
+/// certificate for its name, `scramuser` only over TLS with its password (SCRAM), anyone
+/// else over TCP as they like.
+const TLS_HBA: &str = "\
+local     all all                    trust
+hostssl   all certuser  127.0.0.1/32 trust clientcert=verify-full
+host      all certuser  127.0.0.1/32 reject
+hostssl   all scramuser 127.0.0.1/32 scram-sha-256
+host      all scramuser 127.0.0.1/32 reject
+host      all all       127.0.0.1/32 trust
+";
+
+/// The password of role `scramuser` on [`tls_cluster`].
+pub const SCRAM_PASSWORD: &str = "scram-pw";
+
+/// A cluster with `ssl = on` on a port of 127.0.0.1 (see [`TLS_HBA`] and
+/// [`super::certs`]), shared by the tests that need one.
+#[track_caller]
+pub fn tls_cluster() -> &'static Cluster {
+    static TLS: OnceLock<Cluster> = OnceLock::new();
+    TLS.get_or_init(|| {
+        Cluster::start_with(&ClusterOptions {
+            tcp: true,
+            tls: true,
+            hba: Some(TLS_HBA.to_owned()),
+            setup_sql: Some(format!(
+                "CREATE ROLE certuser LOGIN SUPERUSER; \
+                 SET password_encryption = 'scram-sha-256'; \
+                 CREATE ROLE scramuser LOGIN SUPERUSER PASSWORD '{SCRAM_PASSWORD}';"
+            )),
+        })
+    })
+}
+
+/// A cluster on a port of 127.0.0.1 without TLS (`ssl = off`), shared by the tests that
+/// need one.
+#[track_caller]
+pub fn tcp_cluster() -> &'static Cluster {
+    static TCP: OnceLock<Cluster> = OnceLock::new();
+    TCP.get_or_init(|| {
+        Cluster::start_with(&ClusterOptions {
+            tcp: true,
+            ..ClusterOptions::default()
+        })
+    })
+}
+
 impl Cluster {
     /// The directory holding the server's Unix socket (`.s.PGSQL.5432`).
     pub fn socket_dir(&self) -> &Path {
         &self.socket_dir
     }
 
-    /// The port number that names the socket file.
+    /// The port number that names the socket file (for a cluster on TCP too, its TCP
+    /// port).
     pub fn port(&self) -> u16 {
-        PORT
+        self.tcp_port.unwrap_or(PORT)
     }
 
     /// The server log, handy when debugging a failing test.
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// The port on 127.0.0.1; panics for a cluster that listens on its socket only.
+    #[track_caller]
+    pub fn tcp_port(&self) -> u16 {
+        self.tcp_port
+            .expect("this cluster was started without ClusterOptions::tcp")
+    }
+
+    /// The certificates; panics for a cluster started without TLS.
+    #[track_caller]
+    pub fn certs(&self) -> &Certs {
+        self.certs
+            .as_ref()
+            .expect("this cluster was started without ClusterOptions::tls")
+    }
+
+    /// A URL for database `dbname` as `user` over TCP to `host` (`localhost`, `127.0.0.1`)
+    /// on this cluster's port, with `params` (`sslmode=require&...`, may be empty) after
+    /// the `?`.
+    pub fn tcp_url(&self, user: &str, host: &str, dbname: &str, params: &str) -> String {
+        let mut url = format!(
+            "postgresql://{user}@{host}:{}/{}",
+            self.tcp_port(),
+            percent_encode(dbname.as_bytes())
+        );
+        if !params.is_empty() {
+            url.push('?');
+            url.push_str(params);
+        }
+        url
+    }
+
+    /// Starts a cluster of its own with `options`; it is stopped and deleted at exit like
+    /// the shared one. Panics with the server log if it cannot start.
+    #[track_caller]
+    pub fn start_with(options: &ClusterOptions) -> Cluster {
+        match start_server(options) {
+            Ok(cluster) => cluster,
+            Err(problem) => panic!(
+                "cannot start a PostgreSQL cluster for the integration tests ({options:?}).\n\
+                 {problem}\n\
+                 hint: {INSTALL_HINT}"
+            ),
+        }
     }
 
     /// A connection URL for database `dbname`, accepted by both libpq (psql) and
@@ -113,8 +231,9 @@ impl Cluster {
     /// directory (tokio-postgres 0.7: `UrlParser::host_param` calls `host_path`).
     pub fn url(&self, dbname: &str) -> String {
         format!(
-            "postgresql://{SUPERUSER}@{}:{PORT}/{}",
+            "postgresql://{SUPERUSER}@{}:{}/{}",
             percent_encode(self.socket_dir.as_os_str().as_encoded_bytes()),
+            self.port(),
             percent_encode(dbname.as_bytes()),
         )
     }
@@ -137,7 +256,7 @@ impl Cluster {
     }
 
     fn start() -> Result<Cluster, String> {
-        start_server().map_err(|problem| {
+        start_server(&ClusterOptions::default()).map_err(|problem| {
             format!(
                 "cannot start the PostgreSQL cluster for the integration tests.\n\
                  {problem}\n\
@@ -234,7 +353,7 @@ impl ClusterPaths {
     }
 }
 
-fn start_server() -> Result<Cluster, String> {
+fn start_server(options: &ClusterOptions) -> Result<Cluster, String> {
     let bin_dir = pg_bin_dir()?;
     let user = ServerUser::detect()?;
     let temp_dir = create_cluster_dir(user)?;
@@ -242,10 +361,25 @@ fn start_server() -> Result<Cluster, String> {
     let pg_ctl = bin_dir.join("pg_ctl");
 
     init_data_dir(&bin_dir.join("initdb"), &paths, user)?;
-    let started = start_postmaster(&pg_ctl, &paths, user);
+    let certs = match options.tls {
+        true => Some(install_certs(&paths, user)?),
+        false => None,
+    };
+    if let Some(hba) = &options.hba {
+        write_server_file(
+            &paths.data_dir.join("pg_hba.conf"),
+            hba.as_bytes(),
+            user,
+            0o600,
+        )?;
+    }
+    let tcp_port = options.tcp.then(free_port).transpose()?;
+    let started = start_postmaster(&pg_ctl, &paths, user, tcp_port, options.tls);
     let cluster = Cluster {
         socket_dir: paths.root.clone(),
         log_path: paths.log.clone(),
+        tcp_port,
+        certs,
     };
     // Register cleanup even if startup failed: a server may be half up.
     register_cleanup(ServerFiles {
@@ -254,7 +388,47 @@ fn start_server() -> Result<Cluster, String> {
         user,
         temp_dir,
     });
-    started.map(|()| cluster)
+    started?;
+    if let Some(sql) = &options.setup_sql {
+        psql_execute(&cluster.url("postgres"), sql);
+    }
+    Ok(cluster)
+}
+
+/// Makes the certificates in `certs/` of the cluster directory and copies the server's
+/// into the data directory, owned by the server's user (PostgreSQL refuses a key others
+/// can read).
+fn install_certs(paths: &ClusterPaths, user: ServerUser) -> Result<Certs, String> {
+    let certs = Certs::make(&paths.root.join("certs"))?;
+    for (from, to, mode) in [
+        (&certs.server_cert, "server.crt", 0o644),
+        (&certs.server_key, "server.key", 0o600),
+        (&certs.ca_cert, "ca.crt", 0o644),
+    ] {
+        let bytes = fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        write_server_file(&paths.data_dir.join(to), &bytes, user, mode)?;
+    }
+    Ok(certs)
+}
+
+/// Writes `bytes` to `path` as a file of the server's user with `mode`.
+fn write_server_file(path: &Path, bytes: &[u8], user: ServerUser, mode: u32) -> Result<(), String> {
+    fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+    if let ServerUser::Postgres { uid, gid } = user {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A port of 127.0.0.1 that nothing listens on right now.
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
 }
 
 /// The OS user that runs `initdb` and the server. PostgreSQL refuses to run as root, so
@@ -361,14 +535,34 @@ fn init_data_dir(initdb: &Path, paths: &ClusterPaths, user: ServerUser) -> Resul
     Err(failures.join("\n"))
 }
 
-/// Starts the server on a Unix socket only (`listen_addresses=''`), with fsync off
-/// because durability does not matter here, and enough connections for many parallel
-/// tests each running a server with a pool.
-fn start_postmaster(pg_ctl: &Path, paths: &ClusterPaths, user: ServerUser) -> Result<(), String> {
-    let server_options = format!(
-        "-k {} -c listen_addresses='' -p {PORT} -c fsync=off -c max_connections=200",
-        paths.root.display()
-    );
+/// Starts the server on a Unix socket (and, given `tcp_port`, on that port of 127.0.0.1),
+/// with fsync off because durability does not matter here, and enough connections for
+/// many parallel tests each running a server with a pool.
+fn start_postmaster(
+    pg_ctl: &Path,
+    paths: &ClusterPaths,
+    user: ServerUser,
+    tcp_port: Option<u16>,
+    tls: bool,
+) -> Result<(), String> {
+    let mut server_options = match tcp_port {
+        // The port names the socket file too.
+        Some(port) => format!(
+            "-k {} -c listen_addresses=127.0.0.1 -p {port}",
+            paths.root.display()
+        ),
+        None => format!(
+            "-k {} -c listen_addresses='' -p {PORT}",
+            paths.root.display()
+        ),
+    };
+    server_options.push_str(" -c fsync=off -c max_connections=200");
+    if tls {
+        server_options.push_str(
+            " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key \
+             -c ssl_ca_file=ca.crt",
+        );
+    }
     let mut cmd = user.command(pg_ctl, &paths.root);
     cmd.args(["start", "-w", "-t", START_TIMEOUT_SECS, "-D"])
         .arg(&paths.data_dir)
@@ -439,7 +633,11 @@ impl ServerFiles {
 }
 
 fn register_cleanup(files: ServerFiles) {
-    *SERVER_FILES.lock().unwrap_or_else(PoisonError::into_inner) = Some(files);
+    let mut known = SERVER_FILES.lock().unwrap_or_else(PoisonError::into_inner);
+    known.push(files);
+    if known.len() > 1 {
+        return;
+    }
     // SAFETY: `atexit` only records the function pointer. `stop_cluster_at_exit` is a
     // plain function with no preconditions that never unwinds.
     let status = unsafe { atexit(stop_cluster_at_exit) };
@@ -450,16 +648,13 @@ fn register_cleanup(files: ServerFiles) {
     }
 }
 
-/// Runs at process exit: stops the server, then deletes its directory.
+/// Runs at process exit: stops the servers, then deletes their directories.
 ///
 /// Must not panic (a panic cannot unwind out of an `extern "C"` function and would
 /// abort), hence the poison-tolerant lock and ignored errors.
 extern "C" fn stop_cluster_at_exit() {
-    let files = SERVER_FILES
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some(files) = files {
+    let all = std::mem::take(&mut *SERVER_FILES.lock().unwrap_or_else(PoisonError::into_inner));
+    for files in all {
         files.stop_server();
         drop(files.temp_dir);
     }

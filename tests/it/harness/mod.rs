@@ -1,7 +1,9 @@
 //! Shared integration-test harness for rowpipe.
 //!
 //! * [`cluster`]: one throwaway PostgreSQL server per test process, and a fresh
-//!   database per test.
+//!   database per test; more clusters on TCP, with TLS, for the tests that need them.
+//! * [`certs`]: a test CA and certificates, made with the `openssl` command.
+//! * [`proxy`]: a TCP proxy that can make the database host vanish.
 //! * [`psql`]: PostgreSQL's own CSV output (via psql `\copy`) as the reference.
 //! * [`http`]: a raw HTTP/1.1 client that checks what really goes over the wire.
 //! * [`cli`]: the `rowpipe` binary with a clean environment.
@@ -17,6 +19,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod assert;
+pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod http;
@@ -24,12 +27,13 @@ pub mod nginx;
 pub mod probe;
 pub mod process;
 pub mod property;
+pub mod proxy;
 pub mod psql;
 pub mod server;
 
 pub use assert::assert_bytes_eq;
 pub use cli::rowpipe;
-pub use cluster::{Cluster, TestDb, cluster};
+pub use cluster::{Cluster, TestDb, cluster, tcp_cluster, tls_cluster};
 pub use probe::ValueProbe;
 pub use process::{curl, poll_until, run, run_ok, run_with_input, wait_for_exit};
 pub use psql::{psql_copy, psql_copy_csv, psql_json_array, psql_row_to_json};
