@@ -18,6 +18,7 @@ mod harness_selftest;
 mod http_clients;
 mod key_order;
 mod logs;
+mod openapi;
 mod output;
 mod proofs;
 mod request;
