@@ -186,3 +186,65 @@ fn metrics_count_what_happened() {
         Some(8.0)
     );
 }
+
+/// `/metrics` after compressed downloads (by suffix and negotiated) and one whose client
+/// went away: the bytes before and after compression of the complete ones, exactly, by
+/// compression; the abandoned query's cancel, once.
+#[test]
+fn metrics_count_compression_and_cancellations() {
+    let (_db, server) = observed_server("logs_metrics_more");
+    let plain_csv = http::get(server.addr(), "/datasets/numbers.csv").body.len();
+    let plain_jsonl = http::get(server.addr(), "/datasets/numbers.jsonl")
+        .body
+        .len();
+    let sent = |path: &str, headers: &[(&str, &str)]| {
+        let response = http::request(server.addr(), "GET", path, headers);
+        assert_eq!(response.status, 200, "{path}");
+        assert!(response.complete, "{path}");
+        response.body.len()
+    };
+    let gzip = sent("/datasets/numbers.csv.gz", &[]);
+    let zstd = sent("/datasets/numbers.jsonl.zst", &[])
+        + sent("/datasets/numbers.csv", &[("Accept-Encoding", "zstd")]);
+    assert!(gzip < plain_csv && zstd < plain_csv + plain_jsonl);
+
+    let text = http::get(server.addr(), "/metrics").text().to_owned();
+    let count = |name: &str, labels: &[(&str, &str)]| metric(&text, name, labels);
+    let by = |compression| [("compression", compression)];
+    assert_eq!(
+        count("rowpipe_compression_input_bytes_total", &by("gzip")),
+        Some(plain_csv as f64),
+        "{text}"
+    );
+    assert_eq!(
+        count("rowpipe_compression_output_bytes_total", &by("gzip")),
+        Some(gzip as f64)
+    );
+    assert_eq!(
+        count("rowpipe_compression_input_bytes_total", &by("zstd")),
+        Some((plain_csv + plain_jsonl) as f64)
+    );
+    assert_eq!(
+        count("rowpipe_compression_output_bytes_total", &by("zstd")),
+        Some(zstd as f64)
+    );
+    // Complete downloads cancel nothing.
+    let cancels =
+        |text: &str, result| metric(text, "rowpipe_query_cancels_total", &[("result", result)]);
+    assert_eq!(cancels(&text, "sent"), Some(0.0), "{text}");
+    assert_eq!(cancels(&text, "failed"), Some(0.0), "{text}");
+
+    // A client that goes away mid-download: its query is cancelled, and counted.
+    let mut gone = Download::start(server.addr(), "/datasets/endless.csv");
+    gone.read_body_bytes(10_000);
+    gone.disconnect();
+    let counted = crate::harness::poll_until(Duration::from_secs(10), || {
+        let text = http::get(server.addr(), "/metrics").text().to_owned();
+        cancels(&text, "sent") == Some(1.0)
+    });
+    assert!(counted.is_some(), "no cancel counted");
+    server.settled_log_lines("client went away", Duration::from_secs(10));
+    let text = http::get(server.addr(), "/metrics").text().to_owned();
+    assert_eq!(cancels(&text, "sent"), Some(1.0), "{text}");
+    assert_eq!(cancels(&text, "failed"), Some(0.0), "{text}");
+}
