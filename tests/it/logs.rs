@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::http::{self, Download};
-use crate::harness::{ServeProcess, TestDb, cluster};
+use crate::harness::server::log_number;
+use crate::harness::{ServeProcess, TestDb, cluster, rowpipe, run_ok};
 
 /// A server with JSON logs over `numbers` (5,000 rows), serving it whole (`numbers`), by a
 /// parameter (`since`), cut by `max_rows` (`cut`), and an endless query (`endless`).
@@ -91,6 +92,66 @@ fn json_logs_give_one_line_per_download() {
         "{failed}"
     );
     assert_eq!(by_outcome["client_gone"]["dataset"], "endless");
+}
+
+/// `[log] format` in the config file sets the log's format, for `serve` and `export`
+/// alike; `--log-format` wins over it.
+#[test]
+fn the_config_file_sets_the_log_format_and_the_flag_wins() {
+    let db = cluster().create_database("logs_config");
+    db.execute("CREATE TABLE numbers AS SELECT i AS id FROM generate_series(1, 500) AS i;");
+    let config = r#"
+        [log]
+        format = "json"
+
+        [[dataset]]
+        name = "numbers"
+        table = "numbers"
+    "#;
+    let json_server = ServeProcess::start_with_config(db.url(), config);
+    http::get_csv(json_server.addr(), "/datasets/numbers.csv");
+    let done = json_server.settled_log_lines("download complete", Duration::from_secs(10));
+    let log = json_server.log();
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+    let done: Value = serde_json::from_str(&done[0]).unwrap();
+    assert_eq!(done["rows"], 500);
+    assert!(log.lines().count() >= 2, "{log}");
+
+    let text_server =
+        ServeProcess::start_with_config_and(db.url(), config, &["--log-format", "text"]);
+    http::get_csv(text_server.addr(), "/datasets/numbers.csv");
+    let done = text_server.settled_log_lines("download complete", Duration::from_secs(10));
+    assert!(
+        serde_json::from_str::<Value>(&done[0]).is_err(),
+        "{}",
+        done[0]
+    );
+    assert_eq!(log_number(&done[0], "rows"), 500);
+
+    // The export reads the same file: its log lines (here tokio-postgres's, at debug) are
+    // JSON too.
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), config).unwrap();
+    let output = run_ok(
+        rowpipe()
+            .args(["export", "--database", db.url(), "--config"])
+            .arg(file.path())
+            .args(["--dataset", "numbers", "--limit", "3", "--quiet"])
+            .env("RUST_LOG", "debug"),
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "id\n1\n2\n3\n");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.lines().count() > 1, "{stderr}");
+    for line in stderr.lines() {
+        let json: Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+        assert!(json["level"].is_string(), "{line}");
+    }
 }
 
 /// One metric of an OpenMetrics exposition, by name and labels (sorted), as a number.
