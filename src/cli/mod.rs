@@ -107,24 +107,21 @@ pub fn main() -> ExitCode {
         }
     };
     // The config file first: it may set the log's format (the flag wins).
-    let result = match load_config(cli.command.config_path()) {
-        Ok(config) => {
-            let format = cli.log_format.or(config.log.format).unwrap_or_default();
-            runtime.block_on(async {
-                match cli.command {
-                    Command::Export(args) => {
-                        init_logging("warn", format);
-                        export::run(*args, config).await
-                    }
-                    Command::Serve(args) => {
-                        init_logging("info", format);
-                        serve::run(args, config).await
-                    }
+    let result = load_config(cli.command.config_path()).and_then(|config| {
+        let format = cli.log_format.or(config.log.format).unwrap_or_default();
+        runtime.block_on(async {
+            match cli.command {
+                Command::Export(args) => {
+                    init_logging("warn", format);
+                    export::run(*args, config).await
                 }
-            })
-        }
-        Err(error) => Err(error),
-    };
+                Command::Serve(args) => {
+                    init_logging("info", format);
+                    serve::run(args, config).await
+                }
+            }
+        })
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
