@@ -177,6 +177,19 @@ fn every_route_is_described_and_every_description_is_served() {
         assert_eq!(response.status, 200, "GET {request}: {}", response.text());
         assert!(response.header("x-request-id").is_some());
     }
+    // A download's HEAD is described too, and answered without a body.
+    for path in ["/datasets/{name}.{format}", "/datasets/orders.{format}"] {
+        let head = &paths[path]["head"];
+        assert!(head["responses"]["200"].is_object(), "HEAD {path}");
+        assert!(
+            head["responses"]["200"].get("content").is_none(),
+            "HEAD {path}"
+        );
+    }
+    let response = http::request(server.addr(), "HEAD", "/datasets/orders.csv", &[]);
+    assert_eq!(response.status, 200);
+    assert!(response.body.is_empty());
+
     // Not described -> not answered; described -> only GET (and HEAD).
     for path in ["/", "/dataset", "/datasets/", "/openapi.yaml", "/metrics/x"] {
         let response = http::get(server.addr(), path);

@@ -9,14 +9,14 @@
 //! which statuses each route can answer, which the schemathesis test checks against the
 //! running server.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value, json};
 
 use super::schemas;
 use crate::catalog::Dataset;
 use crate::format::{Compression, Format};
-use crate::options::OptionKey;
+use crate::options::{OptionKey, Values};
 use crate::request::QueryKey;
 use crate::server::route::Route;
 use crate::server::routes::NOT_UNRESERVED;
@@ -137,44 +137,17 @@ pub fn document(datasets: &[Dataset]) -> Value {
 
 /// A download's path item: `GET`, and `HEAD`, which answers the same status and headers
 /// without running the export (and, as every answer to `HEAD`, without a body).
+fn download_item(dataset: Option<&Dataset>) -> Value {
+    json!({ "get": download(dataset, Method::GET), "head": download(dataset, Method::HEAD) })
+}
+
+/// A download operation (`GET`, or `HEAD`): of any dataset by name (`None`), or of
+/// `dataset` with its own parameters.
 ///
 /// `HEAD` makes only the checks that need no database, so it takes any text for a
 /// parameter of the dataset (whose type only the database checks).
-fn download_item(dataset: Option<&Dataset>) -> Value {
-    let get = download(dataset);
-    let mut head = get.clone();
-    head["operationId"] = json!(format!(
-        "head:{}",
-        get["operationId"].as_str().unwrap_or("")
-    ));
-    head["summary"] = json!("The download's headers, without running its query");
-    if let Some(parameters) = head["parameters"].as_array_mut() {
-        for parameter in parameters {
-            if parameter.get("x-rowpipe-type").is_some() {
-                let mut schema = json!({ "type": "string" });
-                if let Some(default) = dataset
-                    .and_then(|d| d.params.iter().find(|p| p.name == parameter["name"]))
-                    .and_then(|param| param.default.as_deref())
-                {
-                    schema["default"] = json!(default);
-                }
-                parameter["schema"] = schema;
-            }
-        }
-    }
-    if let Some(responses) = head["responses"].as_object_mut() {
-        for response in responses.values_mut() {
-            if let Some(response) = response.as_object_mut() {
-                response.remove("content");
-            }
-        }
-    }
-    json!({ "get": get, "head": head })
-}
-
-/// A download operation: of any dataset by name (`None`), or of `dataset` with its own
-/// parameters.
-fn download(dataset: Option<&Dataset>) -> Value {
+fn download(dataset: Option<&Dataset>, method: Method) -> Value {
+    let head = method == Method::HEAD;
     let mut parameters = Vec::new();
     let (id, summary) = match dataset {
         None => {
@@ -228,7 +201,7 @@ fn download(dataset: Option<&Dataset>) -> Value {
                  session's time zone).",
                 param.type_name
             ),
-            "schema": schemas::param(param),
+            "schema": if head { schemas::param_as_text(param) } else { schemas::param(param) },
             "x-rowpipe-type": param.type_name,
         }));
     }
@@ -308,6 +281,13 @@ fn download(dataset: Option<&Dataset>) -> Value {
         "headers": headers,
         "content": content,
     });
+    let (id, summary) = match head {
+        true => (
+            format!("head:{id}"),
+            "The download's headers, without running its query".to_owned(),
+        ),
+        false => (id, summary),
+    };
     let mut responses = responses(ok, &[400, 404, 406, 500, 503, 505]);
     // hyper's own answer, before rowpipe sees the request: it keeps a URI's offsets in 16
     // bits.
@@ -315,6 +295,13 @@ fn download(dataset: Option<&Dataset>) -> Value {
         StatusCode::URI_TOO_LONG.as_str().into(),
         json!({ "description": "A request line over 64 KiB, refused by the HTTP layer itself: no body." }),
     );
+    if head {
+        for response in responses.values_mut() {
+            if let Some(response) = response.as_object_mut() {
+                response.remove("content");
+            }
+        }
+    }
     operation(
         &id,
         "datasets",
@@ -340,7 +327,7 @@ fn file_suffixes() -> Vec<String> {
         .collect()
 }
 
-fn query_parameter(name: &str, description: &str, values: &crate::options::Values) -> Value {
+fn query_parameter(name: &str, description: &str, values: &Values) -> Value {
     let mut parameter = json!({
         "name": name,
         "in": "query",
@@ -348,7 +335,7 @@ fn query_parameter(name: &str, description: &str, values: &crate::options::Value
         "description": description,
         "schema": schemas::values(values),
     });
-    if matches!(values, crate::options::Values::List { .. }) {
+    if matches!(values, Values::List { .. }) {
         parameter["style"] = json!("form");
         parameter["explode"] = json!(false);
     }

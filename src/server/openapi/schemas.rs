@@ -78,6 +78,16 @@ pub fn param(spec: &ParamSpec) -> Value {
     schema
 }
 
+/// The schema of a dataset parameter taken as any text (by `HEAD`, which checks no value
+/// against its type), with its default.
+pub fn param_as_text(spec: &ParamSpec) -> Value {
+    let mut schema = json!({ "type": "string" });
+    if let Some(default) = &spec.default {
+        schema["default"] = json!(default);
+    }
+    schema
+}
+
 fn integer(min: i64, max: i64) -> Value {
     json!({ "type": "integer", "minimum": min, "maximum": max })
 }
