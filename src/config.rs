@@ -80,6 +80,29 @@ pub struct Config {
     /// `[[dataset]]` entries; none means every table and view of schema `public`.
     #[serde(default, rename = "dataset")]
     pub datasets: Vec<DatasetConfig>,
+    /// `[log]`: how the log is written.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`; `--log-format` (and `ROWPIPE_LOG_FORMAT`) override it. Default
+    /// `text`.
+    pub format: Option<LogFormat>,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: `tracing`'s text lines.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object a line.
+    Json,
 }
 
 /// `[database]`
@@ -627,6 +650,17 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(text, Path::new("rowpipe.toml")).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        assert_eq!(parse("").unwrap().log.format, None);
+        let config = parse("[log]\nformat = \"json\"").unwrap();
+        assert_eq!(config.log.format, Some(LogFormat::Json));
+        let error = parse("[log]\nformat = \"xml\"").unwrap_err();
+        assert!(error.contains("log.format"), "{error}");
+        assert!(error.contains("text") && error.contains("json"), "{error}");
+        assert!(parse("[log]\nlevel = \"info\"").is_err());
     }
 
     #[test]

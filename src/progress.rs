@@ -1,7 +1,9 @@
 //! Counters shared between the stages of one export.
 //!
 //! The source counts rows (it is the only stage that still sees them) and the sink counts
-//! bytes (it is the only stage that knows what was really delivered). Readers such as the
+//! bytes (it is the only stage that knows what was really delivered); the limit stage
+//! counts the format's bytes before any compression, so that a compressed export's ratio
+//! is known. Readers such as the
 //! CLI's progress line and the server's download log take snapshots whenever they like;
 //! nothing here allocates or logs per row.
 
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 pub struct Progress {
     rows: AtomicU64,
     bytes: AtomicU64,
+    plain_bytes: AtomicU64,
     started: Instant,
 }
 
@@ -22,6 +25,7 @@ impl Progress {
         Self {
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            plain_bytes: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -34,12 +38,23 @@ impl Progress {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Bytes of the format, before compression, passed on towards the sink.
+    pub fn add_plain_bytes(&self, bytes: u64) {
+        self.plain_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     pub fn rows(&self) -> u64 {
         self.rows.load(Ordering::Relaxed)
     }
 
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The format's bytes before compression so far: [`bytes`](Self::bytes) once an
+    /// uncompressed export is delivered, more than them (usually) for a compressed one.
+    pub fn plain_bytes(&self) -> u64 {
+        self.plain_bytes.load(Ordering::Relaxed)
     }
 
     pub fn elapsed(&self) -> Duration {

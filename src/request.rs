@@ -12,14 +12,79 @@ use crate::catalog::Dataset;
 use crate::escape::echo;
 use crate::export::{BoundParam, ExportQuery, Output};
 use crate::format::Format;
-use crate::options::{self, OptionError};
+use crate::options::{self, OptionError, OptionKey, Values};
 
-/// The keys that shape the query, beside the output options of [`options::NAMES`].
-const QUERY_KEYS: &[&str] = &["columns", "limit", "after"];
+/// A key that shapes the query, beside the output options of [`OptionKey`].
+///
+/// [`QueryKey::ALL`] is the list the parser goes by and `/openapi.json` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKey {
+    Columns,
+    Limit,
+    After,
+}
+
+impl QueryKey {
+    /// Every query key, in the order they are listed to users.
+    pub const ALL: [QueryKey; 3] = [QueryKey::Columns, QueryKey::Limit, QueryKey::After];
+
+    /// The key, as written in a query string.
+    pub const fn name(self) -> &'static str {
+        match self {
+            QueryKey::Columns => "columns",
+            QueryKey::Limit => "limit",
+            QueryKey::After => "after",
+        }
+    }
+
+    /// The key called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<QueryKey> {
+        QueryKey::ALL.into_iter().find(|key| key.name() == name)
+    }
+
+    /// The values it takes.
+    pub fn values(self) -> Values {
+        match self {
+            QueryKey::Columns => Values::List {
+                max_items: MAX_COLUMNS,
+            },
+            QueryKey::Limit => Values::Count {
+                max: i64::MAX.unsigned_abs(),
+            },
+            QueryKey::After => Values::Text { max_bytes: None },
+        }
+    }
+
+    /// What it does, for people (and `/openapi.json`).
+    pub fn description(self) -> &'static str {
+        match self {
+            QueryKey::Columns => {
+                "Only these columns, in this order: names as the query gives them, taken \
+                 exactly as written, separated by commas."
+            }
+            QueryKey::Limit => {
+                "Only the first N rows: a complete download. With a key, the first N in key \
+                 order."
+            }
+            QueryKey::After => {
+                "Only the rows whose key is greater than this value (datasets with a key): \
+                 resumes a broken download."
+            }
+        }
+    }
+
+    /// Whether `dataset` takes this key: `after` needs a key column.
+    pub fn applies_to(self, dataset: &Dataset) -> bool {
+        self != QueryKey::After || dataset.key.is_some()
+    }
+}
 
 /// Keys with a meaning of their own, which no dataset parameter may take.
 pub fn reserved_keys() -> impl Iterator<Item = &'static str> {
-    options::NAMES.iter().chain(QUERY_KEYS).copied()
+    OptionKey::ALL
+        .into_iter()
+        .map(OptionKey::name)
+        .chain(QueryKey::ALL.into_iter().map(QueryKey::name))
 }
 
 /// Whether `name` is a key of its own rather than a possible parameter name.
@@ -89,18 +154,18 @@ impl ExportRequest {
             if options::apply(&mut output, name, value)? {
                 continue;
             }
-            match name {
-                "columns" => query.columns = Some(parse_columns(value)?),
-                "limit" => query.limit = Some(parse_limit(value)?),
-                "after" => {
-                    if dataset.key.is_none() {
+            match QueryKey::from_name(name) {
+                Some(QueryKey::Columns) => query.columns = Some(parse_columns(value)?),
+                Some(QueryKey::Limit) => query.limit = Some(parse_limit(value)?),
+                Some(QueryKey::After) => {
+                    if !QueryKey::After.applies_to(dataset) {
                         return Err(RequestError::NoKey {
                             dataset: dataset.name.clone(),
                         });
                     }
                     query.after = Some(value.to_owned());
                 }
-                _ => match dataset.params.iter().position(|param| param.name == name) {
+                None => match dataset.params.iter().position(|param| param.name == name) {
                     Some(index) => given[index] = Some(value.to_owned()),
                     None => {
                         return Err(RequestError::UnknownKey {
@@ -135,10 +200,12 @@ pub fn accepted_keys(dataset: &Dataset) -> Vec<String> {
         .params
         .iter()
         .map(|param| param.name.clone())
+        .chain(OptionKey::ALL.into_iter().map(|key| key.name().to_owned()))
         .chain(
-            reserved_keys()
-                .filter(|&key| key != "after" || dataset.key.is_some())
-                .map(str::to_owned),
+            QueryKey::ALL
+                .into_iter()
+                .filter(|key| key.applies_to(dataset))
+                .map(|key| key.name().to_owned()),
         )
         .collect()
 }

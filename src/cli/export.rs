@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::manifest;
 use super::progress_line::{ProgressLine, describe};
-use super::{CliError, database_url, load_config, shutdown_signal};
+use super::{CliError, database_url, shutdown_signal};
 
 /// How long an exiting export waits for the cancel of an abandoned query to reach the server.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -124,8 +124,15 @@ pub struct ExportArgs {
     prefetch_depth: Option<usize>,
 }
 
-pub async fn run(args: ExportArgs) -> Result<(), CliError> {
-    let config = load_config(args.config.as_deref())?;
+impl ExportArgs {
+    /// `--config`, which `main` loads (it sets the log's format too).
+    pub(super) fn config_path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+}
+
+/// Runs the export `args` describe, within `config` (`--config`'s, or the defaults).
+pub async fn run(args: ExportArgs, config: Config) -> Result<(), CliError> {
     let mut dataset = dataset_for(&args, &config)?;
     let pairs = request_pairs(&args)?;
     let url = database_url(args.database.as_deref(), &config)?;

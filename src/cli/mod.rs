@@ -9,6 +9,7 @@ mod manifest;
 mod progress_line;
 mod serve;
 
+use rowpipe::config::LogFormat;
 use rowpipe::escape::OneLine;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,16 +23,9 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// How log lines are written to stderr: `text` for people, `json` (one object a line)
-    /// for log collectors.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ROWPIPE_LOG_FORMAT")]
-    log_format: LogFormat,
-}
-
-/// The log's format; see `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
+    /// for log collectors [default: the config file's `[log] format`, else text].
+    #[arg(long, global = true, value_enum, env = "ROWPIPE_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +34,16 @@ enum Command {
     Export(Box<export::ExportArgs>),
     /// Serve datasets as downloads over HTTP.
     Serve(serve::ServeArgs),
+}
+
+impl Command {
+    /// The command's `--config`, if it was given one.
+    fn config_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Export(args) => args.config_path(),
+            Command::Serve(args) => args.config_path(),
+        }
+    }
 }
 
 /// The config file given, or the defaults without one.
@@ -102,17 +106,21 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Export(args) => {
-                init_logging("warn", cli.log_format);
-                export::run(*args).await
+    // The config file first: it may set the log's format (the flag wins).
+    let result = load_config(cli.command.config_path()).and_then(|config| {
+        let format = cli.log_format.or(config.log.format).unwrap_or_default();
+        runtime.block_on(async {
+            match cli.command {
+                Command::Export(args) => {
+                    init_logging("warn", format);
+                    export::run(*args, config).await
+                }
+                Command::Serve(args) => {
+                    init_logging("info", format);
+                    serve::run(args, config).await
+                }
             }
-            Command::Serve(args) => {
-                init_logging("info", cli.log_format);
-                serve::run(args).await
-            }
-        }
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

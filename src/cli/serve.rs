@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rowpipe::catalog::Catalog;
-use rowpipe::config::DEFAULT_LISTEN;
+use rowpipe::config::{Config, DEFAULT_LISTEN};
 use rowpipe::database::redact_url;
 use rowpipe::escape::OneLine;
 use rowpipe::server::{self, AppState};
 
-use super::{CliError, database_url, load_config, shutdown_signal};
+use super::{CliError, database_url, shutdown_signal};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -26,8 +26,15 @@ pub struct ServeArgs {
     listen: Option<SocketAddr>,
 }
 
-pub async fn run(args: ServeArgs) -> Result<(), CliError> {
-    let config = load_config(args.config.as_deref())?;
+impl ServeArgs {
+    /// `--config`, which `main` loads (it sets the log's format too).
+    pub(super) fn config_path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+}
+
+/// Serves what `config` (`--config`'s, or the defaults) describes until a shutdown signal.
+pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
     let url = database_url(args.database.as_deref(), &config)?;
 
     let state =

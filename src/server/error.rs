@@ -110,70 +110,159 @@ impl ApiError {
 
     /// The status and the machine-readable code.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        let code = self.code();
+        (code.status(), code.as_str())
+    }
+
+    /// The machine-readable code, which decides the status.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed { .. } => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-            }
-            ApiError::UnknownDataset { .. } => (StatusCode::NOT_FOUND, "unknown_dataset"),
-            ApiError::UnknownFormat { .. } => (StatusCode::NOT_FOUND, "unknown_format"),
-            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::HttpVersion { .. } => (
-                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                "http_version_not_supported",
-            ),
-            ApiError::RangeNotSupported => (StatusCode::BAD_REQUEST, "range_not_supported"),
-            ApiError::NotAcceptable => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
-            ApiError::Request(error) => (StatusCode::BAD_REQUEST, request_code(error)),
-            ApiError::BadOutput(_) => (StatusCode::BAD_REQUEST, "invalid_option"),
-            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "too_many_downloads"),
+            ApiError::NotFound { .. } => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::UnknownDataset { .. } => ErrorCode::UnknownDataset,
+            ApiError::UnknownFormat { .. } => ErrorCode::UnknownFormat,
+            ApiError::BadRequest { .. } => ErrorCode::BadRequest,
+            ApiError::HttpVersion { .. } => ErrorCode::HttpVersionNotSupported,
+            ApiError::RangeNotSupported => ErrorCode::RangeNotSupported,
+            ApiError::NotAcceptable => ErrorCode::NotAcceptable,
+            ApiError::Request(error) => request_code(error),
+            ApiError::BadOutput(_) => ErrorCode::InvalidOption,
+            ApiError::Busy(_) => ErrorCode::TooManyDownloads,
             ApiError::Source {
                 error: SourceError::Rejected(rejected),
                 ..
-            } => rejected_status(rejected),
+            } => rejected_code(rejected),
             ApiError::Encode {
                 error: StreamError::Limit(_),
                 ..
-            } => (StatusCode::INTERNAL_SERVER_ERROR, "limit_exceeded"),
+            } => ErrorCode::LimitExceeded,
             ApiError::Encode {
                 error: StreamError::KeyOrder(_),
                 ..
-            } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_key"),
-            ApiError::Encode { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "encode_failed"),
-            ApiError::Source { error, .. } if error.is_timeout() => {
-                (StatusCode::SERVICE_UNAVAILABLE, "statement_timeout")
-            }
+            } => ErrorCode::InvalidKey,
+            ApiError::Encode { .. } => ErrorCode::EncodeFailed,
+            ApiError::Source { error, .. } if error.is_timeout() => ErrorCode::StatementTimeout,
             ApiError::Source { error, .. } if error.is_unavailable() => {
-                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+                ErrorCode::DatabaseUnavailable
             }
-            ApiError::Source { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "query_failed"),
+            ApiError::Source { .. } => ErrorCode::QueryFailed,
         }
     }
 }
 
-fn request_code(error: &RequestError) -> &'static str {
+/// Declares [`ErrorCode`]: each code with its status and its name in error bodies.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $status:ident, $name:literal;)*) => {
+        /// The machine-readable `code` of an error body, and the status it is answered
+        /// with. `/openapi.json` lists them from [`ErrorCode::ALL`], by status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order they are listed to users.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as error bodies give it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+
+            /// The status it is answered with.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// No such route.
+    NotFound => NOT_FOUND, "not_found";
+    /// A method other than GET (or HEAD).
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed";
+    /// No dataset of that name.
+    UnknownDataset => NOT_FOUND, "unknown_dataset";
+    /// A file name whose format is not one rowpipe writes.
+    UnknownFormat => NOT_FOUND, "unknown_format";
+    /// A path that cannot be read (not UTF-8 once percent-decoded).
+    BadRequest => BAD_REQUEST, "bad_request";
+    /// A download over HTTP/1.0.
+    HttpVersionNotSupported => HTTP_VERSION_NOT_SUPPORTED, "http_version_not_supported";
+    /// A `Range` other than the whole body.
+    RangeNotSupported => BAD_REQUEST, "range_not_supported";
+    /// An `Accept-Encoding` that refuses every encoding rowpipe sends.
+    NotAcceptable => NOT_ACCEPTABLE, "not_acceptable";
+    /// A bad option value, or options the engine cannot write.
+    InvalidOption => BAD_REQUEST, "invalid_option";
+    /// A query-string key that means nothing here.
+    UnknownParameter => BAD_REQUEST, "unknown_parameter";
+    /// A query-string key given twice.
+    RepeatedParameter => BAD_REQUEST, "repeated_parameter";
+    /// A required dataset parameter not given.
+    MissingParameter => BAD_REQUEST, "missing_parameter";
+    /// A parameter value that does not parse as its declared type.
+    InvalidParameter => BAD_REQUEST, "invalid_parameter";
+    /// `limit=` that is not a row count.
+    InvalidLimit => BAD_REQUEST, "invalid_limit";
+    /// `columns=` empty or too long.
+    InvalidColumns => BAD_REQUEST, "invalid_columns";
+    /// `columns=` naming a column the result lacks.
+    UnknownColumn => BAD_REQUEST, "unknown_column";
+    /// `columns=` naming a column the result has twice.
+    AmbiguousColumn => BAD_REQUEST, "ambiguous_column";
+    /// `after=` that is not a value of the key's type.
+    InvalidAfter => BAD_REQUEST, "invalid_after";
+    /// `after=` for a dataset without a key.
+    NotResumable => BAD_REQUEST, "not_resumable";
+    /// Downloads at a limit; retry shortly.
+    TooManyDownloads => SERVICE_UNAVAILABLE, "too_many_downloads";
+    /// The query hit `statement_timeout` before its first chunk.
+    StatementTimeout => SERVICE_UNAVAILABLE, "statement_timeout";
+    /// The database is down, unreachable, or every connection busy.
+    DatabaseUnavailable => SERVICE_UNAVAILABLE, "database_unavailable";
+    /// The dataset's query failed.
+    QueryFailed => INTERNAL_SERVER_ERROR, "query_failed";
+    /// The dataset's declaration is wrong (its key, its parameters' types).
+    InvalidDataset => INTERNAL_SERVER_ERROR, "invalid_dataset";
+    /// The dataset's key repeats, or is NULL.
+    InvalidKey => INTERNAL_SERVER_ERROR, "invalid_key";
+    /// `max_rows` or `max_bytes` passed before the first chunk.
+    LimitExceeded => INTERNAL_SERVER_ERROR, "limit_exceeded";
+    /// The server sent data rowpipe could not write.
+    EncodeFailed => INTERNAL_SERVER_ERROR, "encode_failed";
+}
+
+fn request_code(error: &RequestError) -> ErrorCode {
     match error {
-        RequestError::Option(_) => "invalid_option",
-        RequestError::UnknownKey { .. } => "unknown_parameter",
-        RequestError::Repeated { .. } => "repeated_parameter",
-        RequestError::MissingParam { .. } => "missing_parameter",
-        RequestError::BadLimit { .. } => "invalid_limit",
-        RequestError::EmptyColumns | RequestError::TooManyColumns { .. } => "invalid_columns",
-        RequestError::NoKey { .. } => "not_resumable",
+        RequestError::Option(_) => ErrorCode::InvalidOption,
+        RequestError::UnknownKey { .. } => ErrorCode::UnknownParameter,
+        RequestError::Repeated { .. } => ErrorCode::RepeatedParameter,
+        RequestError::MissingParam { .. } => ErrorCode::MissingParameter,
+        RequestError::BadLimit { .. } => ErrorCode::InvalidLimit,
+        RequestError::EmptyColumns | RequestError::TooManyColumns { .. } => {
+            ErrorCode::InvalidColumns
+        }
+        RequestError::NoKey { .. } => ErrorCode::NotResumable,
     }
 }
 
-fn rejected_status(rejected: &Rejected) -> (StatusCode, &'static str) {
+fn rejected_code(rejected: &Rejected) -> ErrorCode {
     match rejected {
-        Rejected::InvalidParam { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
-        Rejected::UnknownColumn { .. } => (StatusCode::BAD_REQUEST, "unknown_column"),
-        Rejected::AmbiguousColumn { .. } => (StatusCode::BAD_REQUEST, "ambiguous_column"),
-        Rejected::InvalidAfter { .. } => (StatusCode::BAD_REQUEST, "invalid_after"),
-        Rejected::AfterWithoutKey => (StatusCode::BAD_REQUEST, "not_resumable"),
+        Rejected::InvalidParam { .. } => ErrorCode::InvalidParameter,
+        Rejected::UnknownColumn { .. } => ErrorCode::UnknownColumn,
+        Rejected::AmbiguousColumn { .. } => ErrorCode::AmbiguousColumn,
+        Rejected::InvalidAfter { .. } => ErrorCode::InvalidAfter,
+        Rejected::AfterWithoutKey => ErrorCode::NotResumable,
         // The dataset's key is not one of its columns: the operator's to fix.
-        Rejected::UnknownKey { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
+        Rejected::UnknownKey { .. } => ErrorCode::InvalidDataset,
         // The dataset's own declaration is wrong: the operator's to fix.
-        Rejected::UnknownParamType { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "invalid_dataset"),
+        Rejected::UnknownParamType { .. } => ErrorCode::InvalidDataset,
     }
 }
 

@@ -2,21 +2,28 @@
 //! text format (`prometheus-client`).
 //!
 //! Every label takes a bounded set of values: dataset names (the config's, or the tables
-//! discovery offers), formats, outcomes and error codes. Never a parameter value, a path
-//! or any other text a client chose.
+//! discovery offers), formats, outcomes, error codes, compressions. Never a parameter
+//! value, a path or any other text a client chose.
+//!
+//! Query cancellations are counted where they happen, by the connection guard of whatever
+//! export was abandoned ([`guard::cancel_counts`]), so they are the process's: a client
+//! gone, a download failed mid-stream, a download cut off at shutdown.
 
 use std::sync::Arc;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::format::Compression;
 use crate::sink::DownloadEnd;
 use crate::source::PoolStatus;
+use crate::source::postgres::guard;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DownloadLabels {
@@ -30,6 +37,43 @@ struct DownloadLabels {
 struct RejectLabels {
     /// The error body's `code`.
     code: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CompressionLabels {
+    /// `gzip` or `zstd`.
+    compression: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CancelLabels {
+    /// `sent` (the server received the cancel request) or `failed`.
+    result: String,
+}
+
+/// `query_cancels`: read from the connection guards' counts when scraped.
+#[derive(Debug)]
+struct Cancels;
+
+impl Collector for Cancels {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = guard::cancel_counts();
+        let mut family = encoder.encode_descriptor(
+            "query_cancels",
+            "Queries cancelled on the server because their export stopped before them \
+             (client gone, failed mid-stream, cut off at shutdown), by whether the cancel \
+             request reached the server.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (result, count) in [("sent", counts.sent), ("failed", counts.failed)] {
+            let labels = CancelLabels {
+                result: result.to_owned(),
+            };
+            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,6 +96,8 @@ pub struct Metrics {
     duration: Histogram,
     first_byte: Histogram,
     pools: Family<PoolLabels, Gauge>,
+    compressed_in: Family<CompressionLabels, Counter>,
+    compressed_out: Family<CompressionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -94,6 +140,19 @@ impl Default for Metrics {
             "Database connections by pool and state, when scraped",
             pools.clone(),
         );
+        let compressed_in = Family::<CompressionLabels, Counter>::default();
+        registry.register(
+            "compression_input_bytes",
+            "Bytes of the format before compression, of compressed downloads that completed",
+            compressed_in.clone(),
+        );
+        let compressed_out = Family::<CompressionLabels, Counter>::default();
+        registry.register(
+            "compression_output_bytes",
+            "Bytes sent of the same downloads, compressed: output / input is the ratio",
+            compressed_out.clone(),
+        );
+        registry.register_collector(Box::new(Cancels));
         Self {
             registry,
             downloads,
@@ -104,6 +163,8 @@ impl Default for Metrics {
             duration,
             first_byte,
             pools,
+            compressed_in,
+            compressed_out,
         }
     }
 }
@@ -128,6 +189,16 @@ impl Metrics {
         self.bytes.inc_by(end.bytes);
         self.duration.observe(end.seconds);
         self.first_byte.observe(end.first_byte_seconds);
+        // Only complete downloads: of a broken one, part of the input was never sent.
+        if let (Some(compression), "ok") = (end.compression, end.outcome) {
+            let labels = CompressionLabels {
+                compression: Compression::name(compression).to_owned(),
+            };
+            self.compressed_in
+                .get_or_create(&labels)
+                .inc_by(end.plain_bytes);
+            self.compressed_out.get_or_create(&labels).inc_by(end.bytes);
+        }
     }
 
     /// A request answered with the error `code`.

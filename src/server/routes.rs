@@ -1,6 +1,6 @@
 //! The routes: `GET /datasets`, `GET /datasets/{name}.{format}` (and
 //! `{name}.{format}.{gz|zst}`, the compressed file itself), `GET /livez`, `GET /readyz` (and
-//! `/healthz`, its old name).
+//! `/healthz`, its old name), `GET /metrics` and `GET /openapi.json`, each a [`Route`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,14 +13,16 @@ use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use futures_util::{StreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::accept_encoding::{self, NotAcceptable};
 use super::error::ErrorReport;
+use super::openapi;
 use super::request_id::{self, RequestId};
+use super::route::Route;
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::encode::EXCEL_MAX_ROWS;
@@ -35,7 +37,7 @@ use crate::source::SourceError;
 
 /// Everything but RFC 3986's unreserved characters, which stay as they are in a URL path
 /// segment (and in an RFC 5987 `filename*`).
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -46,18 +48,28 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The application's router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/datasets", get(list_datasets))
-        .route("/datasets/{file}", get(download))
-        .route("/livez", get(livez))
-        .route("/metrics", get(metrics))
-        .route("/readyz", get(readyz))
-        .route("/healthz", get(readyz))
+    Route::ALL
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path(), handler(route))
+        })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), log_errors))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
+}
+
+/// The handler of each route; `/openapi.json` describes the same [`Route::ALL`].
+fn handler(route: Route) -> MethodRouter<AppState> {
+    match route {
+        Route::Datasets => get(list_datasets),
+        Route::Download => get(download),
+        Route::Livez => get(livez),
+        Route::Readyz | Route::Healthz => get(readyz),
+        Route::Metrics => get(metrics),
+        Route::OpenApi => get(openapi_json),
+    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -481,6 +493,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// `GET /openapi.json`: the API's description (see [`super::openapi`]), with a download
+/// path for each dataset and its parameters. Discovered datasets are looked up, as for
+/// `/datasets`: without the database the description would be incomplete, so it is a 503.
+async fn openapi_json(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let datasets = state
+        .catalog()
+        .datasets(state.source())
+        .await
+        .map_err(|error| ApiError::database(None, error))?;
+    Ok(Json(openapi::document(&datasets)))
 }
 
 /// `GET /livez`: 200 while the process serves requests at all. It never asks the database,

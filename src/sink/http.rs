@@ -55,7 +55,12 @@ pub struct DownloadEnd {
     /// `ok`, `failed` or `client_gone`, as in the log line.
     pub outcome: &'static str,
     pub rows: u64,
+    /// Bytes sent, compressed when the download was.
     pub bytes: u64,
+    /// The compression sent, if any.
+    pub compression: Option<Compression>,
+    /// The format's bytes before compression (of a complete download: all it had).
+    pub plain_bytes: u64,
     pub seconds: f64,
     pub first_byte_seconds: f64,
 }
@@ -68,6 +73,8 @@ impl DownloadLog {
                 outcome,
                 rows: self.progress.rows(),
                 bytes: self.progress.bytes(),
+                compression: self.compression,
+                plain_bytes: self.progress.plain_bytes(),
                 seconds: self.progress.elapsed().as_secs_f64(),
                 first_byte_seconds: self.first_byte.as_secs_f64(),
             });

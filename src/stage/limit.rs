@@ -7,7 +7,8 @@
 //!
 //! The stage checks before it hands a piece on: the rows counted so far (by the stage that
 //! counts them into [`Progress`]) and the bytes including this piece. A piece that would
-//! pass a limit is withheld and the error takes its place.
+//! pass a limit is withheld and the error takes its place. The bytes it passes on are the
+//! format's own, before any compression: it counts them into [`Progress::plain_bytes`].
 
 use std::fmt;
 use std::pin::Pin;
@@ -95,6 +96,7 @@ where
             Some(Ok(piece)) => match self.check(&piece) {
                 Ok(()) => {
                     self.bytes += piece.len() as u64;
+                    self.progress.add_plain_bytes(piece.len() as u64);
                     Poll::Ready(Some(Ok(piece)))
                 }
                 Err(exceeded) => {
@@ -165,7 +167,8 @@ mod tests {
             max_bytes: Some(10),
             ..Limits::default()
         };
-        let out: Vec<_> = limit(pieces(&[4, 7, 1]), limits, Arc::new(Progress::new()))
+        let progress = Arc::new(Progress::new());
+        let out: Vec<_> = limit(pieces(&[4, 7, 1]), limits, progress.clone())
             .collect()
             .await;
         assert_eq!(out.len(), 2, "the error ends the stream");
@@ -174,6 +177,11 @@ mod tests {
             out[1],
             Err(StreamError::Limit(LimitExceeded::Bytes(10)))
         ));
+        assert_eq!(
+            progress.plain_bytes(),
+            4,
+            "only what was passed on is counted"
+        );
     }
 
     #[tokio::test]

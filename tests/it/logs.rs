@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::http::{self, Download};
-use crate::harness::{ServeProcess, TestDb, cluster};
+use crate::harness::server::log_number;
+use crate::harness::{ServeProcess, TestDb, cluster, rowpipe, run_ok};
 
 /// A server with JSON logs over `numbers` (5,000 rows), serving it whole (`numbers`), by a
 /// parameter (`since`), cut by `max_rows` (`cut`), and an endless query (`endless`).
@@ -91,6 +92,66 @@ fn json_logs_give_one_line_per_download() {
         "{failed}"
     );
     assert_eq!(by_outcome["client_gone"]["dataset"], "endless");
+}
+
+/// `[log] format` in the config file sets the log's format, for `serve` and `export`
+/// alike; `--log-format` wins over it.
+#[test]
+fn the_config_file_sets_the_log_format_and_the_flag_wins() {
+    let db = cluster().create_database("logs_config");
+    db.execute("CREATE TABLE numbers AS SELECT i AS id FROM generate_series(1, 500) AS i;");
+    let config = r#"
+        [log]
+        format = "json"
+
+        [[dataset]]
+        name = "numbers"
+        table = "numbers"
+    "#;
+    let json_server = ServeProcess::start_with_config(db.url(), config);
+    http::get_csv(json_server.addr(), "/datasets/numbers.csv");
+    let done = json_server.settled_log_lines("download complete", Duration::from_secs(10));
+    let log = json_server.log();
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+    let done: Value = serde_json::from_str(&done[0]).unwrap();
+    assert_eq!(done["rows"], 500);
+    assert!(log.lines().count() >= 2, "{log}");
+
+    let text_server =
+        ServeProcess::start_with_config_and(db.url(), config, &["--log-format", "text"]);
+    http::get_csv(text_server.addr(), "/datasets/numbers.csv");
+    let done = text_server.settled_log_lines("download complete", Duration::from_secs(10));
+    assert!(
+        serde_json::from_str::<Value>(&done[0]).is_err(),
+        "{}",
+        done[0]
+    );
+    assert_eq!(log_number(&done[0], "rows"), 500);
+
+    // The export reads the same file: its log lines (here tokio-postgres's, at debug) are
+    // JSON too.
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), config).unwrap();
+    let output = run_ok(
+        rowpipe()
+            .args(["export", "--database", db.url(), "--config"])
+            .arg(file.path())
+            .args(["--dataset", "numbers", "--limit", "3", "--quiet"])
+            .env("RUST_LOG", "debug"),
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "id\n1\n2\n3\n");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.lines().count() > 1, "{stderr}");
+    for line in stderr.lines() {
+        let json: Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"));
+        assert!(json["level"].is_string(), "{line}");
+    }
 }
 
 /// One metric of an OpenMetrics exposition, by name and labels (sorted), as a number.
@@ -185,4 +246,66 @@ fn metrics_count_what_happened() {
         ),
         Some(8.0)
     );
+}
+
+/// `/metrics` after compressed downloads (by suffix and negotiated) and one whose client
+/// went away: the bytes before and after compression of the complete ones, exactly, by
+/// compression; the abandoned query's cancel, once.
+#[test]
+fn metrics_count_compression_and_cancellations() {
+    let (_db, server) = observed_server("logs_metrics_more");
+    let plain_csv = http::get(server.addr(), "/datasets/numbers.csv").body.len();
+    let plain_jsonl = http::get(server.addr(), "/datasets/numbers.jsonl")
+        .body
+        .len();
+    let sent = |path: &str, headers: &[(&str, &str)]| {
+        let response = http::request(server.addr(), "GET", path, headers);
+        assert_eq!(response.status, 200, "{path}");
+        assert!(response.complete, "{path}");
+        response.body.len()
+    };
+    let gzip = sent("/datasets/numbers.csv.gz", &[]);
+    let zstd = sent("/datasets/numbers.jsonl.zst", &[])
+        + sent("/datasets/numbers.csv", &[("Accept-Encoding", "zstd")]);
+    assert!(gzip < plain_csv && zstd < plain_csv + plain_jsonl);
+
+    let text = http::get(server.addr(), "/metrics").text().to_owned();
+    let count = |name: &str, labels: &[(&str, &str)]| metric(&text, name, labels);
+    let by = |compression| [("compression", compression)];
+    assert_eq!(
+        count("rowpipe_compression_input_bytes_total", &by("gzip")),
+        Some(plain_csv as f64),
+        "{text}"
+    );
+    assert_eq!(
+        count("rowpipe_compression_output_bytes_total", &by("gzip")),
+        Some(gzip as f64)
+    );
+    assert_eq!(
+        count("rowpipe_compression_input_bytes_total", &by("zstd")),
+        Some((plain_csv + plain_jsonl) as f64)
+    );
+    assert_eq!(
+        count("rowpipe_compression_output_bytes_total", &by("zstd")),
+        Some(zstd as f64)
+    );
+    // Complete downloads cancel nothing.
+    let cancels =
+        |text: &str, result| metric(text, "rowpipe_query_cancels_total", &[("result", result)]);
+    assert_eq!(cancels(&text, "sent"), Some(0.0), "{text}");
+    assert_eq!(cancels(&text, "failed"), Some(0.0), "{text}");
+
+    // A client that goes away mid-download: its query is cancelled, and counted.
+    let mut gone = Download::start(server.addr(), "/datasets/endless.csv");
+    gone.read_body_bytes(10_000);
+    gone.disconnect();
+    let counted = crate::harness::poll_until(Duration::from_secs(10), || {
+        let text = http::get(server.addr(), "/metrics").text().to_owned();
+        cancels(&text, "sent") == Some(1.0)
+    });
+    assert!(counted.is_some(), "no cancel counted");
+    server.settled_log_lines("client went away", Duration::from_secs(10));
+    let text = http::get(server.addr(), "/metrics").text().to_owned();
+    assert_eq!(cancels(&text, "sent"), Some(1.0), "{text}");
+    assert_eq!(cancels(&text, "failed"), Some(0.0), "{text}");
 }

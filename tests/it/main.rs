@@ -20,6 +20,7 @@ mod http_clients;
 mod key_order;
 mod library;
 mod logs;
+mod openapi;
 mod output;
 mod proofs;
 mod request;

@@ -10,8 +10,11 @@
 //! reaches a server that takes only encrypted connections. It does so wherever it is
 //! dropped: on a Tokio runtime it spawns the cancel request there; anywhere else (a
 //! blocking caller, another language's garbage collector) on a thread of its own.
+//!
+//! The process counts the cancel requests sent, and those that could not be
+//! ([`cancel_counts`]), for the server's `/metrics`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
@@ -77,9 +80,13 @@ impl Drop for ConnectionGuard {
                 Some(tls) => cancel.cancel_query(tls).await,
                 None => cancel.cancel_query(NoTls).await,
             };
-            if let Err(error) = sent {
-                tracing::warn!(error = %error, "could not cancel an abandoned query");
-            }
+            match sent {
+                Ok(()) => CANCELS_SENT.fetch_add(1, Ordering::Relaxed),
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not cancel an abandoned query");
+                    CANCELS_FAILED.fetch_add(1, Ordering::Relaxed)
+                }
+            };
             drop(pending);
         };
         match tokio::runtime::Handle::try_current() {
@@ -97,18 +104,45 @@ impl Drop for ConnectionGuard {
                             .build()
                         {
                             Ok(runtime) => runtime.block_on(send),
-                            Err(error) => tracing::warn!(
-                                error = %error,
-                                "could not cancel an abandoned query: no runtime for it"
-                            ),
+                            Err(error) => {
+                                tracing::warn!(
+                                    error = %error,
+                                    "could not cancel an abandoned query: no runtime for it"
+                                );
+                                CANCELS_FAILED.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     });
                 if let Err(error) = cancelling {
                     tracing::warn!(error = %error, "could not cancel an abandoned query");
+                    CANCELS_FAILED.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
         drop(Object::take(client));
+    }
+}
+
+/// Cancel requests that reached the server, since the process started.
+static CANCELS_SENT: AtomicU64 = AtomicU64::new(0);
+/// Cancel requests that could not be sent (the server unreachable, no thread for it).
+static CANCELS_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// The queries dropped guards have cancelled since the process started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CancelCounts {
+    /// Cancel requests the server received.
+    pub sent: u64,
+    /// Cancel requests that could not be sent; their connections were closed all the same.
+    pub failed: u64,
+}
+
+/// How many cancel requests dropped guards have sent, and failed to send, in this process
+/// (a request still on its way counts once it is done).
+pub fn cancel_counts() -> CancelCounts {
+    CancelCounts {
+        sent: CANCELS_SENT.load(Ordering::Relaxed),
+        failed: CANCELS_FAILED.load(Ordering::Relaxed),
     }
 }
 
