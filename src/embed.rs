@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 
-use crate::database::{self, PoolSettings};
 use crate::encode::{CsvQuoting, CsvSettings};
 use crate::error::Error;
 use crate::export::{BoundParam, Engine, ExportQuery, Formatting, Output};
@@ -21,7 +20,7 @@ use crate::progress::Progress;
 use crate::server::{ApiError, content_disposition};
 use crate::sink::{PartMode, write_to_file};
 use crate::source::Source;
-use crate::source::postgres;
+use crate::source::postgres::{self, PoolSettings};
 
 /// A PostgreSQL database to export from: a pool of connections, opened as needed.
 /// Cheap to clone; clones share the pool.
@@ -44,9 +43,8 @@ impl Postgres {
             pool_size: pool_size.max(1),
             ..PoolSettings::default()
         };
-        let pool = database::connect(url, &settings)?;
         Ok(Self {
-            source: Arc::new(postgres::Postgres::with_pool(pool)),
+            source: Arc::new(postgres::Postgres::connect(url, &settings)?),
         })
     }
 

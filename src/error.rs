@@ -9,10 +9,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::database::InvalidUrl;
 use crate::pipeline::OpenError;
 use crate::sink::SinkError;
 use crate::source::SourceError;
+use crate::source::postgres::InvalidUrl;
 use crate::stage::StreamError;
 
 /// Why an export failed; see [`Error::kind`].

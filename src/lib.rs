@@ -65,7 +65,6 @@
 pub mod blocking;
 pub mod catalog;
 pub mod config;
-pub mod database;
 mod embed;
 pub mod encode;
 mod error;

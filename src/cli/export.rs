@@ -9,7 +9,6 @@ use clap::Args;
 use clap::builder::TypedValueParser;
 use rowpipe::catalog::{Dataset, DatasetQuery, TableName};
 use rowpipe::config::{Config, parse_duration};
-use rowpipe::database::{self, PoolSettings, redact_url};
 use rowpipe::export::Engine;
 use rowpipe::format::{Compression, Format};
 use rowpipe::pipeline::{self, ExportOptions, OpenError};
@@ -18,8 +17,8 @@ use rowpipe::request::{ExportRequest, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
-use rowpipe::source::postgres::Postgres;
 use rowpipe::source::postgres::guard::cancels_settled;
+use rowpipe::source::postgres::{PoolSettings, Postgres, redact_url};
 use rowpipe::source::{Source, SourceError};
 use rowpipe::stage::{Limits, StreamError};
 use serde_json::json;
@@ -140,9 +139,8 @@ pub async fn run(args: ExportArgs, config: Config) -> Result<(), CliError> {
         pool_size: 1,
         ..PoolSettings::from_config(&config.database)
     };
-    let pool =
-        database::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
-    let source = Postgres::with_pool(pool);
+    let source =
+        Postgres::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
     if let (Some(_), DatasetQuery::Table(table), None) = (&args.table, &dataset.query, &dataset.key)
     {
         // A whole table named by --table is exported in the order of its primary key, and

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use rowpipe::catalog::Catalog;
 use rowpipe::config::{Config, DEFAULT_LISTEN};
-use rowpipe::database::redact_url;
 use rowpipe::escape::OneLine;
 use rowpipe::server::{self, AppState};
+use rowpipe::source::postgres::redact_url;
 
 use super::{CliError, database_url, shutdown_signal};
 

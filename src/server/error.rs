@@ -15,9 +15,8 @@ use crate::export::OutputError;
 use crate::format::Format;
 use crate::pipeline::OpenError;
 use crate::request::RequestError;
-use crate::source::SourceError;
 use crate::source::error::pg_error_details;
-use crate::source::postgres::typed::Rejected;
+use crate::source::{Rejected, SourceError};
 use crate::stage::StreamError;
 
 /// A request that cannot be answered with data.

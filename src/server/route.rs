@@ -4,6 +4,16 @@
 //! built by going through [`Route::ALL`] and matching on each route exhaustively, so a
 //! route cannot be served without being described, or described without being served.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+
+/// Everything but RFC 3986's unreserved characters, which stay as they are in a URL path
+/// segment (and in an RFC 5987 `filename*`).
+pub(crate) const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A route of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {

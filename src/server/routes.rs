@@ -15,14 +15,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use futures_util::{StreamExt, stream};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use serde_json::{Value, json};
 
 use super::accept_encoding::{self, NotAcceptable};
 use super::error::ErrorReport;
 use super::openapi;
 use super::request_id::{self, RequestId};
-use super::route::Route;
+use super::route::{NOT_UNRESERVED, Route};
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::encode::EXCEL_MAX_ROWS;
@@ -34,14 +34,6 @@ use crate::request::ExportRequest;
 use crate::sink::http::TRAILERS;
 use crate::sink::{DownloadLog, http_body};
 use crate::source::SourceError;
-
-/// Everything but RFC 3986's unreserved characters, which stay as they are in a URL path
-/// segment (and in an RFC 5987 `filename*`).
-pub(super) const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// How long `/healthz` waits for the database before calling it down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);

@@ -14,13 +14,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::metrics::SharedMetrics;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
-use crate::database::{self, InvalidUrl, PoolSettings};
 use crate::pipeline::ExportOptions;
 use crate::source::Source;
-use crate::source::postgres::Postgres;
-
-/// Connections of the pool for everything but downloads.
-const CONTROL_POOL_SIZE: usize = 2;
+use crate::source::postgres::{InvalidUrl, PoolSettings, Postgres};
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -98,26 +94,16 @@ impl AppState {
 
     /// The state a configuration file describes, connected to `database_url`.
     ///
-    /// No connection is opened yet; see [`database::connect`].
+    /// No connection is opened yet.
     pub fn from_config(config: &Config, database_url: &str) -> Result<Self, InvalidUrl> {
         let settings = PoolSettings::from_config(&config.database);
-        let pool = database::connect(database_url, &settings)?;
-        let control = database::connect(
-            database_url,
-            &PoolSettings {
-                pool_size: CONTROL_POOL_SIZE,
-                // Told apart from the downloads' connections in `pg_stat_activity`.
-                application_name: "rowpipe-control",
-                ..settings
-            },
-        )?;
+        let source = Arc::new(Postgres::for_server(database_url, &settings)?);
         let catalog = if config.datasets.is_empty() {
             Catalog::Discovered(config.discovery.clone())
         } else {
             Catalog::Configured(config.datasets())
         };
         let export = ExportOptions::from_config(config);
-        let source = Arc::new(Postgres::new(pool, control));
         Ok(Self::assemble(source, catalog, export, config))
     }
 

@@ -5,6 +5,38 @@
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
 
+use crate::escape::echo;
+
+/// A request the query cannot serve: the caller's mistake, answered as such.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("parameter {name}: {} is not a valid {type_name} ({message})", echo(.value))]
+    InvalidParam {
+        name: String,
+        value: String,
+        type_name: String,
+        message: String,
+    },
+    /// The declared type of a parameter does not exist: a configuration mistake.
+    #[error("parameter {name}: unknown type {type_name:?}")]
+    UnknownParamType { name: String, type_name: String },
+    #[error("unknown column {}; the columns are: {}", echo(.given), .valid.join(", "))]
+    UnknownColumn { given: String, valid: Vec<String> },
+    #[error("column {} appears more than once in the result and cannot be selected", echo(.given))]
+    AmbiguousColumn { given: String },
+    #[error("the key column {key:?} is not in the result; the columns are: {}", .valid.join(", "))]
+    UnknownKey { key: String, valid: Vec<String> },
+    /// `after` only means something in key order.
+    #[error("after= needs a key column to resume in the order of")]
+    AfterWithoutKey,
+    #[error("after={} is not a valid value of the key column {key:?} ({message})", echo(.value))]
+    InvalidAfter {
+        key: String,
+        value: String,
+        message: String,
+    },
+}
+
 /// A failure of a source, before or during streaming.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -18,7 +50,7 @@ pub enum SourceError {
     Query(#[source] tokio_postgres::Error),
     /// The request does not fit the query: a bad parameter value, an unknown column.
     #[error(transparent)]
-    Rejected(#[from] super::postgres::typed::Rejected),
+    Rejected(#[from] Rejected),
     /// The stream broke after rows had been sent: the backend was terminated, the statement
     /// timed out, or the connection was lost.
     #[error("query failed after {rows} rows: {}", describe_pg_error(.source))]

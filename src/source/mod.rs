@@ -19,7 +19,7 @@ use crate::export::{ExportQuery, Formatting};
 use crate::format::Format;
 use crate::progress::Progress;
 
-pub use error::SourceError;
+pub use error::{Rejected, SourceError};
 pub use postgres::{CopyStream, copy_csv, copy_text};
 pub use rows::{RowDecoder, RowError, SourcePieces, SourceRows};
 

@@ -8,14 +8,12 @@
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use rowpipe::database::{self, PoolSettings};
 use rowpipe::export::{ExportQuery, Formatting, Output};
 use rowpipe::format::Format;
 use rowpipe::pipeline::{self, ExportOptions, OpenError};
 use rowpipe::progress::Progress;
-use rowpipe::source::SourceError;
-use rowpipe::source::postgres::Postgres;
-use rowpipe::source::postgres::typed::Rejected;
+use rowpipe::source::postgres::{PoolSettings, Postgres};
+use rowpipe::source::{Rejected, SourceError};
 
 use crate::harness::{TestDb, assert_bytes_eq};
 use crate::output::{QUERIES, fixture_db};
@@ -39,9 +37,9 @@ fn collect(db: &TestDb, query: &ExportQuery, output: &Output) -> Result<Vec<u8>,
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let pool = database::connect(db.url(), &PoolSettings::default()).expect("pool");
+        let source = Postgres::connect(db.url(), &PoolSettings::default()).expect("pool");
         let chunks = pipeline::open(
-            &Postgres::with_pool(pool),
+            &source,
             query,
             output,
             &ExportOptions::default(),

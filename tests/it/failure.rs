@@ -515,9 +515,10 @@ fn connections_dropped_while_idle_are_replaced() {
 fn a_stream_dropped_outside_any_runtime_cancels_its_query() {
     use std::sync::Arc;
 
-    use rowpipe::database::{PoolSettings, connect};
     use rowpipe::progress::Progress;
     use rowpipe::source::copy_csv;
+    use rowpipe::source::postgres::PoolSettings;
+    use rowpipe::source::postgres::connect::connect;
 
     let db = database("fail_no_runtime");
     let runtime = tokio::runtime::Builder::new_multi_thread()

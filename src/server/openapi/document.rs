@@ -18,8 +18,8 @@ use crate::catalog::Dataset;
 use crate::format::{Compression, Format};
 use crate::options::{OptionKey, Values};
 use crate::request::QueryKey;
+use crate::server::route::NOT_UNRESERVED;
 use crate::server::route::Route;
-use crate::server::routes::NOT_UNRESERVED;
 
 /// The OpenAPI document for a server offering `datasets`.
 pub fn document(datasets: &[Dataset]) -> Value {

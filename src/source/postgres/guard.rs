@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::{CancelToken, NoTls};
 
-use crate::database::{self, Tls};
+use super::connect::{self, Tls};
 
 /// A pooled connection that is returned to the pool only when explicitly released.
 pub struct ConnectionGuard {
     client: Option<Object>,
     cancel: CancelToken,
     /// How the pool connects, for the cancel request; `None` for a pool that
-    /// [`database::connect`] did not build (then the cancel goes without TLS).
+    /// [`connect::connect`] did not build (then the cancel goes without TLS).
     tls: Option<Tls>,
 }
 
@@ -39,7 +39,7 @@ impl ConnectionGuard {
         Ok(Self {
             client: Some(client),
             cancel,
-            tls: database::tls_of(pool),
+            tls: connect::tls_of(pool),
         })
     }
 

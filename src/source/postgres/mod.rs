@@ -16,6 +16,7 @@
 
 pub mod binary;
 mod catalog;
+pub mod connect;
 pub mod copy;
 pub mod copy_binary;
 pub mod guard;
@@ -30,6 +31,8 @@ use deadpool_postgres::Pool;
 use futures_util::future::BoxFuture;
 use tokio_postgres::types::Type;
 
+pub use connect::{InvalidUrl, PoolSettings, redact_url};
+use copy::strip_terminator;
 pub use copy::{CopyStream, copy_csv, copy_text};
 pub use copy_binary::{CopyBinaryDecoder, DecodeError, RowRef};
 
@@ -37,13 +40,15 @@ use super::{
     ColumnInfo, PoolStatus, RowDecoder, RowError, RowOptions, Source, SourceError, SourcePieces,
     SourceRows, TableInfo, ValueForm,
 };
-use crate::database;
 use crate::export::{ExportQuery, Formatting};
 use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
 use crate::value::Value;
 use binary::RowValues;
+
+/// Connections of the pool for everything but downloads.
+const CONTROL_POOL_SIZE: usize = 2;
 
 /// A PostgreSQL database, through two pools: one for exports, and a small one of its own
 /// for listings, descriptions and health checks, so that those never queue behind
@@ -70,6 +75,28 @@ impl Postgres {
     /// One pool for everything, as a one-off export needs.
     pub fn with_pool(pool: Pool) -> Self {
         Self::new(pool.clone(), pool)
+    }
+
+    /// The database at `url`, with one pool of `settings` for everything. No connection is
+    /// opened yet.
+    pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, InvalidUrl> {
+        Ok(Self::with_pool(connect::connect(url, settings)?))
+    }
+
+    /// The database at `url` as a server uses it: downloads on a pool of `settings`, and
+    /// everything else on a small pool of its own, told apart in `pg_stat_activity` by
+    /// its `application_name`.
+    pub fn for_server(url: &str, settings: &PoolSettings) -> Result<Self, InvalidUrl> {
+        let downloads = connect::connect(url, settings)?;
+        let control = connect::connect(
+            url,
+            &PoolSettings {
+                pool_size: CONTROL_POOL_SIZE,
+                application_name: "rowpipe-control",
+                ..settings.clone()
+            },
+        )?;
+        Ok(Self::new(downloads, control))
     }
 
     /// The pool exports run on.
@@ -149,11 +176,11 @@ impl Source for Postgres {
     }
 
     fn estimate_rows<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Option<f64>> {
-        Box::pin(database::estimate_rows(&self.control, sql))
+        Box::pin(estimate_rows(&self.control, sql))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(database::ping(&self.control))
+        Box::pin(ping(&self.control))
     }
 
     fn pools(&self) -> Vec<PoolStatus> {
@@ -237,4 +264,30 @@ impl RowDecoder for BinaryRows {
 
 fn malformed(error: DecodeError) -> RowError {
     RowError::Malformed(Box::new(error))
+}
+
+/// Checks that the database answers: takes a pooled connection and runs an empty query.
+async fn ping(pool: &Pool) -> Result<(), SourceError> {
+    let client = pool.get().await.map_err(SourceError::Connect)?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .map_err(SourceError::Query)?;
+    Ok(())
+}
+
+/// The planner's estimate of how many rows `sql` returns, from `EXPLAIN`; `None` when it
+/// cannot be had (the query takes parameters, or fails to plan). Only an estimate: for
+/// warnings, never for decisions.
+///
+/// Sent through the extended protocol, which takes a single statement only: whatever the
+/// query text holds, nothing but the `EXPLAIN` can run.
+async fn estimate_rows(pool: &Pool, sql: &str) -> Option<f64> {
+    let client = pool.get().await.ok()?;
+    let explain = format!("EXPLAIN {}", strip_terminator(sql));
+    let rows = client.query(explain.as_str(), &[]).await.ok()?;
+    // The first line is the top plan node: `Seq Scan on t  (cost=0.00..35.50 rows=2550 width=4)`.
+    let top: &str = rows.first()?.try_get(0).ok()?;
+    let (_, after) = top.split_once(" rows=")?;
+    after.split(' ').next()?.parse().ok()
 }

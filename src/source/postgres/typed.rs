@@ -41,43 +41,12 @@ use tokio_postgres::{Client, RowStream};
 
 use super::copy::{CopyStream, Pieces, RowCount, start_copy, strip_terminator};
 use super::types;
-use crate::escape::echo;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{SourceError, ValueForm};
+use crate::source::{Rejected, SourceError, ValueForm};
 use crate::value::datetime::Zone;
 use crate::value::kind::SessionFormat;
-
-/// A request the query cannot serve: the caller's mistake, answered as such.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejected {
-    #[error("parameter {name}: {} is not a valid {type_name} ({message})", echo(.value))]
-    InvalidParam {
-        name: String,
-        value: String,
-        type_name: String,
-        message: String,
-    },
-    /// The declared type of a parameter does not exist: a configuration mistake.
-    #[error("parameter {name}: unknown type {type_name:?}")]
-    UnknownParamType { name: String, type_name: String },
-    #[error("unknown column {}; the columns are: {}", echo(.given), .valid.join(", "))]
-    UnknownColumn { given: String, valid: Vec<String> },
-    #[error("column {} appears more than once in the result and cannot be selected", echo(.given))]
-    AmbiguousColumn { given: String },
-    #[error("the key column {key:?} is not in the result; the columns are: {}", .valid.join(", "))]
-    UnknownKey { key: String, valid: Vec<String> },
-    /// `after` only means something in key order.
-    #[error("after= needs a key column to resume in the order of")]
-    AfterWithoutKey,
-    #[error("after={} is not a valid value of the key column {key:?} ({message})", echo(.value))]
-    InvalidAfter {
-        key: String,
-        value: String,
-        message: String,
-    },
-}
 
 /// Starts a typed export of `query`: returns its schema and the binary COPY pieces. The
 /// stage that decodes the pieces counts the rows into `progress`.

@@ -18,8 +18,6 @@ pub use conninfo::SslMode;
 pub use tls::{HandshakeError, Tls};
 
 use crate::config;
-use crate::source::SourceError;
-use crate::source::postgres::copy::strip_terminator;
 
 /// How to connect and how many connections to keep.
 #[derive(Debug, Clone)]
@@ -233,32 +231,6 @@ pub fn tls_of(pool: &Pool) -> Option<Tls> {
         let other = weak.upgrade()?;
         std::ptr::eq(other.manager(), pool.manager()).then(|| tls.clone())
     })
-}
-
-/// Checks that the database answers: takes a pooled connection and runs an empty query.
-pub async fn ping(pool: &Pool) -> Result<(), SourceError> {
-    let client = pool.get().await.map_err(SourceError::Connect)?;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .map_err(SourceError::Query)?;
-    Ok(())
-}
-
-/// The planner's estimate of how many rows `sql` returns, from `EXPLAIN`; `None` when it
-/// cannot be had (the query takes parameters, or fails to plan). Only an estimate: for
-/// warnings, never for decisions.
-///
-/// Sent through the extended protocol, which takes a single statement only: whatever the
-/// query text holds, nothing but the `EXPLAIN` can run.
-pub async fn estimate_rows(pool: &Pool, sql: &str) -> Option<f64> {
-    let client = pool.get().await.ok()?;
-    let explain = format!("EXPLAIN {}", strip_terminator(sql));
-    let rows = client.query(explain.as_str(), &[]).await.ok()?;
-    // The first line is the top plan node: `Seq Scan on t  (cost=0.00..35.50 rows=2550 width=4)`.
-    let top: &str = rows.first()?.try_get(0).ok()?;
-    let (_, after) = top.split_once(" rows=")?;
-    after.split(' ').next()?.parse().ok()
 }
 
 /// A connection URL or `key=value` string as it may be shown in messages and logs:
