@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use rowpipe::catalog::Catalog;
@@ -11,6 +12,9 @@ use rowpipe::server::{self, AppState};
 use rowpipe::source::postgres::redact_url;
 
 use super::{CliError, database_url, shutdown_signal};
+
+/// How long the start-up check waits for the database before serving anyway.
+const STARTUP_PING: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -64,7 +68,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
              that authenticates, or keep the network closed"
         );
     }
-    if let Err(error) = state.source().ping().await {
+    if let Err(error) = state.source().ping(STARTUP_PING).await {
         tracing::warn!(error = %OneLine(&error.to_string()), "the database does not answer yet; serving anyway, /healthz reports 503");
     }
     server::serve(listener, state, shutdown_signal())

@@ -33,7 +33,6 @@ use crate::progress::Progress;
 use crate::request::ExportRequest;
 use crate::sink::http::TRAILERS;
 use crate::sink::{DownloadLog, http_body};
-use crate::source::SourceError;
 
 /// How long `/healthz` waits for the database before calling it down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -509,15 +508,9 @@ async fn livez() -> Json<Value> {
 /// `GET /readyz` (and its old name `/healthz`): 200 when the database answers a trivial
 /// query within a few seconds, 503 otherwise: whether downloads can be served now.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(HEALTH_TIMEOUT, state.source().ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ok" }))),
-        Ok(Err(error)) => Err(ApiError::database(None, error)),
-        Err(_) => Err(ApiError::database(
-            None,
-            SourceError::Connect(deadpool_postgres::PoolError::Timeout(
-                deadpool_postgres::TimeoutType::Wait,
-            )),
-        )),
+    match state.source().ping(HEALTH_TIMEOUT).await {
+        Ok(()) => Ok(Json(json!({ "status": "ok" }))),
+        Err(error) => Err(ApiError::database(None, error)),
     }
 }
 

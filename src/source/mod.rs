@@ -75,8 +75,8 @@ pub trait Source: Send + Sync + 'static {
     /// for warnings, never for decisions.
     fn estimate_rows<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Option<f64>>;
 
-    /// Whether the database answers.
-    fn ping(&self) -> BoxFuture<'_, Result<(), SourceError>>;
+    /// Whether the database answers within `within`.
+    fn ping(&self, within: Duration) -> BoxFuture<'_, Result<(), SourceError>>;
 
     /// The source's connection pools, for metrics.
     fn pools(&self) -> Vec<PoolStatus>;

@@ -179,8 +179,15 @@ impl Source for Postgres {
         Box::pin(estimate_rows(&self.control, sql))
     }
 
-    fn ping(&self) -> BoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(ping(&self.control))
+    fn ping(&self, within: Duration) -> BoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            match tokio::time::timeout(within, ping(&self.control)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(SourceError::Connect(deadpool_postgres::PoolError::Timeout(
+                    deadpool_postgres::TimeoutType::Wait,
+                ))),
+            }
+        })
     }
 
     fn pools(&self) -> Vec<PoolStatus> {
