@@ -59,6 +59,10 @@ pub enum SourceError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A source other than PostgreSQL failed, before its first row (`rows` 0) or after
+    /// some.
+    #[error("the source failed after {rows} rows: {reason}")]
+    Broken { rows: u64, reason: String },
 }
 
 impl SourceError {
@@ -66,7 +70,7 @@ impl SourceError {
     pub fn pg_error(&self) -> Option<&tokio_postgres::Error> {
         match self {
             SourceError::Connect(PoolError::Backend(error)) => Some(error),
-            SourceError::Connect(_) | SourceError::Rejected(_) => None,
+            SourceError::Connect(_) | SourceError::Rejected(_) | SourceError::Broken { .. } => None,
             SourceError::Query(error) => Some(error),
             SourceError::Interrupted { source, .. } => Some(source),
         }

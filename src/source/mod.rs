@@ -7,6 +7,7 @@
 //! [`postgres::Postgres`]; a new source is one module that implements [`Source`].
 
 pub mod error;
+pub mod memory;
 pub mod postgres;
 pub mod rows;
 

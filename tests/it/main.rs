@@ -20,6 +20,7 @@ mod http_clients;
 mod key_order;
 mod library;
 mod logs;
+mod memory_source;
 mod openapi;
 mod output;
 mod proofs;
