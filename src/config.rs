@@ -95,7 +95,8 @@ pub struct LogConfig {
 }
 
 /// How log lines are written to stderr.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// For people: `tracing`'s text lines.
@@ -367,7 +368,7 @@ pub struct ConfigError {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigProblem {
     #[error("cannot read it: {0}")]
-    Read(#[source] std::io::Error),
+    Read(std::io::Error),
     /// Only the position and the parser's message: toml's own report quotes the offending
     /// line, which may hold a password.
     #[error("line {line}, column {column}: {message}")]

@@ -5,11 +5,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+#[cfg(feature = "server")]
+use axum::{
+    body::Body,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use futures_util::{Stream, TryStreamExt};
+#[cfg(feature = "server")]
+use futures_util::{StreamExt, stream};
 
 use crate::encode::{CsvQuoting, CsvSettings};
 use crate::error::Error;
@@ -17,6 +22,7 @@ use crate::export::{BoundParam, Engine, ExportQuery, Formatting, Output};
 use crate::format::{Compression, Format};
 use crate::pipeline::{self, ExportOptions, OpenError};
 use crate::progress::Progress;
+#[cfg(feature = "server")]
 use crate::server::{ApiError, content_disposition};
 use crate::sink::{PartMode, write_to_file};
 use crate::source::Source;
@@ -68,6 +74,7 @@ pub struct Export {
 /// What a finished export delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// Rows exported.
     pub rows: u64,
     /// Bytes written (compressed, when compressed).
     pub bytes: u64,
@@ -323,6 +330,7 @@ impl Export {
         })
     }
 
+    #[cfg(feature = "server")]
     /// The export as an HTTP response named `name` (the extension is added): waits for
     /// the first chunk, so a failure before it is a status with a JSON body
     /// (`{"error": {"code", "message"}}`, as `rowpipe serve` answers); after it, a failure

@@ -167,7 +167,10 @@ impl From<SinkError<StreamError>> for Error {
     fn from(error: SinkError<StreamError>) -> Self {
         match error {
             SinkError::Upstream(error) => error.into(),
-            SinkError::Write { target, source } => Error(Box::new(Repr::Write { target, source })),
+            SinkError::Write { target, error } => Error(Box::new(Repr::Write {
+                target,
+                source: error,
+            })),
         }
     }
 }

@@ -55,36 +55,59 @@
 //! Every failure is one [`Error`], whose [`kind`](Error::kind) says whether the request,
 //! the database or the output was at fault.
 //!
-//! Underneath, a [`source::Source`] hands rows of [`value::Value`]s to the stages, which
-//! [`pipeline::open`] assembles for one export; `rowpipe serve` and `rowpipe export` run the
-//! same pipeline.
+//! Underneath, a source hands rows of typed values to the stages, which one function
+//! assembles for each export; `rowpipe serve` and `rowpipe export` run the same pipeline
+//! (see `ARCHITECTURE.md` in the repository).
 
+#![warn(missing_docs)]
 // Tests may read their small files whole; the code they test may not (see clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod blocking;
-pub mod catalog;
-pub mod config;
 mod embed;
-pub mod encode;
 mod error;
-pub mod escape;
-pub mod export;
-pub mod format;
-pub mod options;
-pub mod pipeline;
-pub mod progress;
-pub mod request;
-pub mod resume;
-pub mod schema;
-pub mod server;
-pub mod sink;
-pub mod source;
-pub mod stage;
-pub mod value;
 
 pub use embed::{Export, Postgres, Summary};
-pub use encode::{CsvQuoting, CsvSettings};
+pub use encode::{CsvOptions, CsvQuoting, CsvSettings};
 pub use error::{Error, ErrorKind};
 pub use export::Engine;
 pub use format::{Compression, Format};
+
+// The parts below are rowpipe's insides: public so that its own command and integration
+// tests can reach them, hidden from the documentation, and free to change. The API is
+// what is above.
+#[doc(hidden)]
+pub mod catalog;
+#[doc(hidden)]
+pub mod config;
+#[doc(hidden)]
+pub mod encode;
+#[doc(hidden)]
+pub mod escape;
+#[doc(hidden)]
+pub mod export;
+#[doc(hidden)]
+pub mod format;
+#[doc(hidden)]
+pub mod options;
+#[doc(hidden)]
+pub mod pipeline;
+#[doc(hidden)]
+pub mod progress;
+#[doc(hidden)]
+pub mod request;
+#[doc(hidden)]
+pub mod resume;
+#[doc(hidden)]
+pub mod schema;
+#[doc(hidden)]
+#[cfg(feature = "server")]
+pub mod server;
+#[doc(hidden)]
+pub mod sink;
+#[doc(hidden)]
+pub mod source;
+#[doc(hidden)]
+pub mod stage;
+#[doc(hidden)]
+pub mod value;

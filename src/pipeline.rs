@@ -74,7 +74,7 @@ pub enum OpenError {
     Source(#[from] SourceError),
     /// The compressor cannot start (a level the config should have refused).
     #[error("cannot start compressing: {0}")]
-    Compress(#[source] std::io::Error),
+    Compress(std::io::Error),
 }
 
 /// Starts exporting the result of `query` as `output`.

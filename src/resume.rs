@@ -40,12 +40,8 @@ pub struct ResumePoint {
 /// Why a part file cannot be resumed.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: io::Error },
     #[error("--resume works with csv, tsv and jsonl, not {0}")]
     Format(Format),
     #[error("--resume needs the header line (header=true) to find the key column in {0} output")]
@@ -73,9 +69,9 @@ pub fn find_resume_point(
         Format::Jsonl => false,
         Format::Json => return Err(ResumeError::Format(format)),
     };
-    let read_error = |source| ResumeError::Read {
+    let read_error = |error| ResumeError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     };
     let file = File::open(path).map_err(read_error)?;
     let scan = scan_rows(BufReader::new(&file), format, csv.options.quote).map_err(read_error)?;

@@ -38,18 +38,17 @@ pub trait RowEncoder: Send {
 /// the column's type, or a value out of its type's range. Never caused by the data
 /// itself, but worth a precise report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column {column:?}: {source}")]
+#[error("column {column:?}: {error}")]
 pub struct FieldError {
     pub column: String,
-    #[source]
-    pub source: ValueError,
+    pub error: ValueError,
 }
 
 impl FieldError {
-    pub(crate) fn new(column: &Column, source: ValueError) -> Self {
+    pub(crate) fn new(column: &Column, error: ValueError) -> Self {
         Self {
             column: column.name.clone(),
-            source,
+            error,
         }
     }
 }

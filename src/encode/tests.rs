@@ -208,7 +208,7 @@ fn a_value_out_of_its_range_names_its_column() {
         .row(&[Value::Date(i32::MAX - 1)], &mut Vec::new())
         .unwrap_err();
     assert_eq!(error.column, "day");
-    assert_eq!(error.source.type_name, "date");
+    assert_eq!(error.error.type_name, "date");
 }
 
 #[test]

@@ -64,13 +64,11 @@ pub enum ApiError {
     #[error("{}{error}", dataset.as_deref().map(|d| format!("dataset {d:?}: ")).unwrap_or_default())]
     Encode {
         dataset: Option<String>,
-        #[source]
         error: StreamError,
     },
     #[error("{}{error}", dataset.as_deref().map(|d| format!("dataset {d:?}: ")).unwrap_or_default())]
     Source {
         dataset: Option<String>,
-        #[source]
         error: SourceError,
     },
 }

@@ -43,9 +43,9 @@ where
 {
     let write_error = |path: &Path| {
         let path = path.to_owned();
-        move |source| SinkError::Write {
+        move |error| SinkError::Write {
             target: path,
-            source,
+            error,
         }
     };
     if target.is_dir() {

@@ -3,11 +3,13 @@
 
 pub mod digest;
 pub mod file;
+#[cfg(feature = "server")]
 pub mod http;
 pub mod stdout;
 mod writer;
 
 pub use file::{PartMode, write_to_file};
+#[cfg(feature = "server")]
 pub use http::{DownloadEnd, DownloadLog, EndHook, http_body};
 pub use stdout::{StdoutOutcome, write_to_stdout};
 pub use writer::SinkError;

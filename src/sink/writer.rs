@@ -15,11 +15,10 @@ pub enum SinkError<E> {
     #[error(transparent)]
     Upstream(E),
     /// Writing the output failed.
-    #[error("cannot write {}: {source}", target.display())]
+    #[error("cannot write {}: {error}", target.display())]
     Write {
         target: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -54,9 +53,9 @@ impl<E> DrainError<E> {
     pub(crate) fn at(self, target: impl Into<PathBuf>) -> SinkError<E> {
         match self {
             DrainError::Upstream(error) => SinkError::Upstream(error),
-            DrainError::Write(source) => SinkError::Write {
+            DrainError::Write(error) => SinkError::Write {
                 target: target.into(),
-                source,
+                error,
             },
         }
     }

@@ -43,21 +43,20 @@ pub enum SourceError {
     /// No connection could be had: the database is down, unreachable, refuses the login, or
     /// every pooled connection stayed busy.
     #[error("cannot connect to the database: {}", describe_pool_error(.0))]
-    Connect(#[source] PoolError),
+    Connect(PoolError),
     /// The query was rejected or failed before its first row (bad SQL, missing table,
     /// permission denied, statement timeout during planning or sorting).
     #[error("query failed: {}", describe_pg_error(.0))]
-    Query(#[source] tokio_postgres::Error),
+    Query(tokio_postgres::Error),
     /// The request does not fit the query: a bad parameter value, an unknown column.
     #[error(transparent)]
     Rejected(#[from] Rejected),
     /// The stream broke after rows had been sent: the backend was terminated, the statement
     /// timed out, or the connection was lost.
-    #[error("query failed after {rows} rows: {}", describe_pg_error(.source))]
+    #[error("query failed after {rows} rows: {}", describe_pg_error(.error))]
     Interrupted {
         rows: u64,
-        #[source]
-        source: tokio_postgres::Error,
+        error: tokio_postgres::Error,
     },
     /// A source other than PostgreSQL failed, before its first row (`rows` 0) or after
     /// some.
@@ -72,7 +71,7 @@ impl SourceError {
             SourceError::Connect(PoolError::Backend(error)) => Some(error),
             SourceError::Connect(_) | SourceError::Rejected(_) | SourceError::Broken { .. } => None,
             SourceError::Query(error) => Some(error),
-            SourceError::Interrupted { source, .. } => Some(source),
+            SourceError::Interrupted { error, .. } => Some(error),
         }
     }
 

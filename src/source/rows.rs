@@ -59,11 +59,7 @@ pub trait RowDecoder: Send {
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
     #[error("cannot decode the query result: {0}")]
-    Malformed(#[source] Box<dyn StdError + Send + Sync>),
-    #[error("cannot decode row {row}: {source}")]
-    Field {
-        row: u64,
-        #[source]
-        source: FieldError,
-    },
+    Malformed(Box<dyn StdError + Send + Sync>),
+    #[error("cannot decode row {row}: {error}")]
+    Field { row: u64, error: FieldError },
 }

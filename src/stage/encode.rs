@@ -96,10 +96,7 @@ impl Encode {
             }
             self.encoder
                 .row(&values, &mut self.buffer)
-                .map_err(|source| StreamError::Field {
-                    row: number,
-                    source,
-                })?;
+                .map_err(|error| StreamError::Field { row: number, error })?;
             self.row = recycle(values);
             self.progress.add_rows(1);
             if self.buffer.len() >= self.chunk_size {

@@ -16,17 +16,13 @@ pub enum StreamError {
     /// The source's rows could not be read.
     #[error(transparent)]
     Rows(#[from] RowError),
-    #[error("cannot encode row {row}: {source}")]
-    Field {
-        row: u64,
-        #[source]
-        source: FieldError,
-    },
+    #[error("cannot encode row {row}: {error}")]
+    Field { row: u64, error: FieldError },
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
     /// The compressor failed (it writes into memory, so only a bad level or a bug).
     #[error("cannot compress the output: {0}")]
-    Compress(#[source] std::io::Error),
+    Compress(std::io::Error),
     /// A keyed export's keys are not unique, not in order, or NULL.
     #[error(transparent)]
     KeyOrder(#[from] KeyOrderError),

@@ -215,7 +215,10 @@ impl Stream for CopyStream {
                             guard.discard();
                         }
                         let rows = this.rows();
-                        return Poll::Ready(Some(Err(SourceError::Interrupted { rows, source })));
+                        return Poll::Ready(Some(Err(SourceError::Interrupted {
+                            rows,
+                            error: source,
+                        })));
                     }
                     None => {
                         let State::Copying { guard, .. } =
@@ -235,7 +238,10 @@ impl Stream for CopyStream {
                     this.state = State::Done;
                     if let Err(source) = committed {
                         let rows = this.rows();
-                        return Poll::Ready(Some(Err(SourceError::Interrupted { rows, source })));
+                        return Poll::Ready(Some(Err(SourceError::Interrupted {
+                            rows,
+                            error: source,
+                        })));
                     }
                 }
                 State::Done => return Poll::Ready(None),

@@ -257,10 +257,7 @@ impl RowDecoder for BinaryRows {
         let number = row.number();
         self.values
             .decode(&row, values)
-            .map_err(|source| RowError::Field {
-                row: number,
-                source,
-            })?;
+            .map_err(|error| RowError::Field { row: number, error })?;
         Ok(Some(number))
     }
 
