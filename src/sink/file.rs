@@ -6,6 +6,10 @@
 //! the export is interrupted (the future dropped, e.g. on Ctrl-C), the `.part` file is
 //! removed, unless the export can be resumed ([`PartMode`]): then it stays for
 //! `--resume`, which keeps its complete rows and appends the rest.
+//!
+//! A target that exists and is not a regular file (`/dev/null`, a named pipe, a terminal)
+//! is written to in place, as a shell redirect would: renaming over it would replace a
+//! device with a file (as root, `/dev/null` itself).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -53,6 +57,24 @@ where
             std::io::ErrorKind::IsADirectory,
             "it is a directory",
         )));
+    }
+    if let Ok(metadata) = tokio::fs::metadata(target).await
+        && !metadata.is_file()
+    {
+        if let PartMode::Append { .. } = mode {
+            return Err(write_error(target)(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is not a regular file, so there is nothing to resume",
+            )));
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .await
+            .map_err(write_error(target))?;
+        return drain(stream, &mut file, progress)
+            .await
+            .map_err(|error| error.at(target));
     }
     let mut part = PartFile::open(target, mode)
         .await
@@ -180,6 +202,39 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
         assert!(!part_path(&target).exists());
         assert_eq!(progress.bytes(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_named_pipe_is_written_in_place_not_replaced() {
+        use std::io::Read;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::FileTypeExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("pipe");
+        let path = std::ffi::CString::new(target.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let reading = target.clone();
+        let reader = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            std::fs::File::open(reading)
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            bytes
+        });
+        write_to_file(
+            chunks(vec![Ok(b"a,b\n"), Ok(b"1,2\n")]),
+            &target,
+            PartMode::Fresh,
+            &Progress::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reader.join().unwrap(), b"a,b\n1,2\n");
+        assert!(std::fs::metadata(&target).unwrap().file_type().is_fifo());
+        assert!(!part_path(&target).exists());
     }
 
     #[tokio::test]
