@@ -13,14 +13,19 @@
 use std::fmt;
 
 use super::kind::{SessionFormat, ValueKind};
-use super::{Problem, Value, ValueError};
+use super::{Problem, ValueError};
 
-/// An array's element type: what its elements are, and how the source decodes one
-/// non-NULL element's bytes into a value of that type.
+/// An array's element type: what its elements are, and how the source writes one
+/// non-NULL element's bytes, decoded into a value of that type, as text or as JSON (one
+/// function each, so that the type is chosen once per array, not once per element).
 pub struct Elements {
     pub kind: ValueKind,
-    pub decode: for<'b> fn(&'b [u8]) -> Result<Value<'b>, ValueError>,
+    pub write_text: ElementWriter,
+    pub write_json: ElementWriter,
 }
+
+/// Writes one non-NULL element's bytes.
+pub type ElementWriter = fn(&[u8], &SessionFormat, &mut Vec<u8>) -> Result<(), ValueError>;
 
 /// An array field: its bytes, checked when written, and its element type.
 #[derive(Clone, Copy)]
@@ -37,16 +42,14 @@ impl<'a> ArrayRef<'a> {
 
     /// Writes `array_out`'s text.
     pub fn write_text(&self, session: &SessionFormat, out: &mut Vec<u8>) -> Result<(), ValueError> {
-        Array::parse(self.raw)?.write_text(out, &mut |raw, out| {
-            (self.elements.decode)(raw)?.write_text(session, out)
-        })
+        let write = self.elements.write_text;
+        Array::parse(self.raw)?.write_text(out, &mut |raw, out| write(raw, session, out))
     }
 
     /// Writes `to_json`'s form.
     pub fn write_json(&self, session: &SessionFormat, out: &mut Vec<u8>) -> Result<(), ValueError> {
-        Array::parse(self.raw)?.write_json(out, &mut |raw, out| {
-            (self.elements.decode)(raw)?.write_json(session, out)
-        })
+        let write = self.elements.write_json;
+        Array::parse(self.raw)?.write_json(out, &mut |raw, out| write(raw, session, out))
     }
 }
 
@@ -80,8 +83,8 @@ struct Array<'a> {
     elements: &'a [u8],
 }
 
-/// Writes one non-NULL element.
-type ElementWriter<'w> = &'w mut dyn FnMut(&[u8], &mut Vec<u8>) -> Result<(), ValueError>;
+/// Writes one non-NULL element, for the structure's walk.
+type WriteElement<'w> = &'w mut dyn FnMut(&[u8], &mut Vec<u8>) -> Result<(), ValueError>;
 
 impl<'a> Array<'a> {
     /// Reads the header and checks that the elements are exactly what it announces.
@@ -131,7 +134,7 @@ impl<'a> Array<'a> {
     fn write_text(
         &self,
         out: &mut Vec<u8>,
-        write_element: ElementWriter<'_>,
+        write_element: WriteElement<'_>,
     ) -> Result<(), ValueError> {
         if self.rank == 0 {
             out.extend_from_slice(b"{}");
@@ -187,7 +190,7 @@ impl<'a> Array<'a> {
     fn write_json(
         &self,
         out: &mut Vec<u8>,
-        write_element: ElementWriter<'_>,
+        write_element: WriteElement<'_>,
     ) -> Result<(), ValueError> {
         if self.rank == 0 {
             out.extend_from_slice(b"[]");
@@ -207,7 +210,7 @@ impl<'a> Array<'a> {
         depth: usize,
         style: &Style,
         out: &mut Vec<u8>,
-        write_element: ElementWriter<'_>,
+        write_element: WriteElement<'_>,
     ) -> Result<(), ValueError> {
         out.push(style.open);
         let (length, _) = self.dimensions[depth];

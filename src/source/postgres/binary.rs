@@ -28,12 +28,6 @@ fn fixed<const N: usize>(type_name: &'static str, raw: &[u8]) -> Result<[u8; N],
     })
 }
 
-/// Decodes one non-NULL value's bytes.
-type Decode = for<'a> fn(&'a [u8]) -> Result<Value<'a>, ValueError>;
-
-/// Decodes one non-NULL value's bytes onto the end of a row.
-type Push = for<'a> fn(&'a [u8], &mut Vec<Value<'a>>) -> Result<(), ValueError>;
-
 /// One decoder per type, and the array element types built on them: the type is matched
 /// once per column, not once per value.
 macro_rules! decoders {
@@ -46,35 +40,17 @@ macro_rules! decoders {
 
             static $elements: Elements = Elements {
                 kind: ValueKind::$kind,
-                decode: $decode,
+                write_text: |raw, session, out| $decode(raw)?.write_text(session, out),
+                write_json: |raw, session, out| $decode(raw)?.write_json(session, out),
             };
         )*
 
-        fn scalar_decoder(kind: ValueKind) -> Decode {
+        /// Decodes one non-NULL scalar of `kind`, every decoder inlined: the loop over a
+        /// row's fields branches once per field, to the decoder in place.
+        #[inline(always)]
+        fn decode_inline(kind: ValueKind, raw: &[u8]) -> Result<Value<'_>, ValueError> {
             match kind {
-                $(ValueKind::$kind => $decode,)*
-            }
-        }
-
-        /// The decoders that push onto a row, each a function of its own so that the
-        /// value is built in place.
-        mod push {
-            use super::*;
-
-            $(
-                pub(super) fn $decode<'a>(
-                    raw: &'a [u8],
-                    values: &mut Vec<Value<'a>>,
-                ) -> Result<(), ValueError> {
-                    values.push(super::$decode(raw)?);
-                    Ok(())
-                }
-            )*
-        }
-
-        fn scalar_pusher(kind: ValueKind) -> Push {
-            match kind {
-                $(ValueKind::$kind => push::$decode,)*
+                $(ValueKind::$kind => $decode(raw),)*
             }
         }
 
@@ -144,7 +120,7 @@ decoders! {
 
 /// Decodes one non-NULL scalar of `kind`.
 pub fn decode_scalar(kind: ValueKind, raw: &[u8]) -> Result<Value<'_>, ValueError> {
-    scalar_decoder(kind)(raw)
+    decode_inline(kind, raw)
 }
 
 /// Decodes one non-NULL value of a native column type; an array's elements are decoded
@@ -179,8 +155,8 @@ pub fn write_json(
 /// How one field of a row is decoded.
 #[derive(Clone, Copy)]
 enum Field {
-    /// A scalar: this type's decoder.
-    Scalar(Push),
+    /// A scalar of this type.
+    Scalar(ValueKind),
     /// An array of these elements.
     Array(&'static Elements),
     /// What the server formatted: its text, or its JSON.
@@ -191,9 +167,7 @@ enum Field {
 impl Field {
     fn of(column: &Column) -> Field {
         match column.form {
-            ColumnForm::Native(NativeType { kind, array: false }) => {
-                Field::Scalar(scalar_pusher(kind))
-            }
+            ColumnForm::Native(NativeType { kind, array: false }) => Field::Scalar(kind),
             ColumnForm::Native(NativeType { kind, array: true }) => Field::Array(elements(kind)),
             ColumnForm::ServerText => Field::ServerText,
             ColumnForm::ServerJson => Field::ServerJson,
@@ -244,12 +218,10 @@ impl RowValues {
         for (index, (raw, field)) in row.fields().zip(&self.fields).enumerate() {
             let value = match (raw, *field) {
                 (None, _) => Value::Null,
-                (Some(raw), Field::Scalar(push)) => {
-                    if let Err(error) = push(raw, values) {
-                        return Err(FieldError::new(&self.columns[index], error));
-                    }
-                    continue;
-                }
+                (Some(raw), Field::Scalar(kind)) => match decode_inline(kind, raw) {
+                    Ok(value) => value,
+                    Err(error) => return Err(FieldError::new(&self.columns[index], error)),
+                },
                 (Some(raw), Field::Array(elements)) => Value::Array(ArrayRef::new(raw, elements)),
                 (Some(raw), Field::ServerText) => Value::Text(raw),
                 (Some(raw), Field::ServerJson) => Value::Json(raw),
