@@ -15,7 +15,22 @@ use rowpipe::source::memory::{Cell, CellKind, Memory, Table};
 use crate::harness::http::{self, Download};
 use crate::harness::{curl, poll_until};
 
-/// Rows of `(id, name, score)`: `name` with commas, quotes and line breaks now and then.
+/// Row `id`'s name: with commas, quotes and line breaks now and then, or empty.
+fn name(id: i64) -> String {
+    match id % 4 {
+        0 => format!("person {id}, \"the {id}th\""),
+        1 => format!("line\nbreak {id}"),
+        2 => String::new(),
+        _ => format!("plain{id}"),
+    }
+}
+
+/// Row `id`'s score: NULL for every fifth row.
+fn score(id: i64) -> Option<f64> {
+    (id % 5 != 0).then(|| id as f64 / 4.0)
+}
+
+/// Rows of `(id, name, score)`.
 fn people(rows: i64) -> Table {
     Table::new([
         ("id", CellKind::Int),
@@ -23,18 +38,8 @@ fn people(rows: i64) -> Table {
         ("score", CellKind::Float),
     ])
     .rows((1..=rows).map(|id| {
-        let name = match id % 4 {
-            0 => format!("person {id}, \"the {id}th\""),
-            1 => format!("line\nbreak {id}"),
-            2 => String::new(),
-            _ => format!("plain{id}"),
-        };
-        let score = if id % 5 == 0 {
-            Cell::Null
-        } else {
-            Cell::Float(id as f64 / 4.0)
-        };
-        vec![Cell::Int(id), Cell::Text(name), score]
+        let score = score(id).map_or(Cell::Null, Cell::Float);
+        vec![Cell::Int(id), Cell::Text(name(id)), score]
     }))
 }
 
@@ -92,23 +97,12 @@ impl MemoryServer {
 
 /// The CSV PostgreSQL would write for `people(rows)` in key order, from `first` on.
 fn expected_csv(rows: i64, first: i64) -> Vec<Vec<String>> {
-    let table: Vec<Vec<String>> = (first..=rows)
+    (first..=rows)
         .map(|id| {
-            let name = match id % 4 {
-                0 => format!("person {id}, \"the {id}th\""),
-                1 => format!("line\nbreak {id}"),
-                2 => String::new(),
-                _ => format!("plain{id}"),
-            };
-            let score = if id % 5 == 0 {
-                String::new()
-            } else {
-                (id as f64 / 4.0).to_string()
-            };
-            vec![id.to_string(), name, score]
+            let score = score(id).map_or_else(String::new, |score| score.to_string());
+            vec![id.to_string(), name(id), score]
         })
-        .collect();
-    table
+        .collect()
 }
 
 fn parse_csv(body: &[u8]) -> Vec<Vec<String>> {

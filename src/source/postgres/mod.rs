@@ -38,9 +38,9 @@ pub use copy_binary::{CopyBinaryDecoder, DecodeError, RowRef};
 
 use super::{
     ColumnInfo, PoolStatus, RowDecoder, RowError, RowOptions, Source, SourceError, SourcePieces,
-    SourceRows, TableInfo, ValueForm,
+    SourceRows, TableInfo,
 };
-use crate::export::{ExportQuery, Formatting};
+use crate::export::ExportQuery;
 use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
@@ -112,14 +112,7 @@ impl Source for Postgres {
         options: RowOptions,
         progress: Arc<Progress>,
     ) -> BoxFuture<'a, Result<SourceRows, SourceError>> {
-        Box::pin(typed_rows(
-            &self.downloads,
-            query,
-            options.form,
-            options.formatting,
-            options.statement_timeout,
-            progress,
-        ))
+        Box::pin(typed_rows(&self.downloads, query, options, progress))
     }
 
     fn formatted<'a>(
@@ -210,16 +203,13 @@ impl Source for Postgres {
 
 /// Starts a typed export of `query` (see [`typed::copy_binary`]): its schema, its binary
 /// COPY pieces and the decoder for them.
-pub async fn typed_rows(
+async fn typed_rows(
     pool: &Pool,
     query: &ExportQuery,
-    form: ValueForm,
-    formatting: Formatting,
-    statement_timeout: Option<Duration>,
+    options: RowOptions,
     progress: Arc<Progress>,
 ) -> Result<SourceRows, SourceError> {
-    let (pieces, schema) =
-        typed::copy_binary(pool, query, form, formatting, statement_timeout, progress).await?;
+    let (pieces, schema) = typed::copy_binary(pool, query, options, progress).await?;
     Ok(SourceRows {
         decoder: Box::new(BinaryRows::new(&schema)),
         schema,

@@ -31,7 +31,6 @@ use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use deadpool_postgres::Pool;
@@ -44,7 +43,7 @@ use super::types;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{Rejected, SourceError, ValueForm};
+use crate::source::{Rejected, RowOptions, SourceError, ValueForm};
 use crate::value::datetime::Zone;
 use crate::value::kind::SessionFormat;
 
@@ -53,14 +52,17 @@ use crate::value::kind::SessionFormat;
 ///
 /// Returns once the server has accepted the query, so a query that fails to plan, a bad
 /// parameter or an unknown column is an `Err` here rather than a broken stream.
-pub async fn copy_binary(
+pub(super) async fn copy_binary(
     pool: &Pool,
     query: &ExportQuery,
-    form: ValueForm,
-    formatting: Formatting,
-    statement_timeout: Option<Duration>,
+    options: RowOptions,
     progress: Arc<Progress>,
 ) -> Result<(CopyStream, Schema), SourceError> {
+    let RowOptions {
+        form,
+        formatting,
+        statement_timeout,
+    } = options;
     let sql = strip_terminator(&query.sql);
     let rows = RowCount::Downstream(progress);
     let (stream, plan) = start_copy(pool, statement_timeout, rows, async |client| {
