@@ -15,13 +15,7 @@ use crate::harness::{TestDb, TestServer, assert_bytes_eq, cluster, http};
 fn list(server: &TestServer) -> Vec<Value> {
     let response = http::get(server.addr(), "/datasets");
     assert_eq!(response.status, 200, "GET /datasets: {}", response.text());
-    assert!(
-        response
-            .header("content-type")
-            .is_some_and(|value| value.starts_with("application/json")),
-        "{:?}",
-        response.headers
-    );
+    assert!(response.is_json(), "{:?}", response.headers);
     match response.json() {
         Value::Array(entries) => entries,
         other => panic!("GET /datasets is not a JSON array: {other}"),
@@ -65,9 +59,7 @@ fn expect_error(server: &TestServer, path: &str, status: u16, code: &str) -> Val
         "the error body of GET {path} was cut off"
     );
     assert!(
-        response
-            .header("content-type")
-            .is_some_and(|value| value.starts_with("application/json")),
+        response.is_json(),
         "an error is answered as JSON, not as CSV: {:?}",
         response.headers
     );

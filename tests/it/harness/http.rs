@@ -65,6 +65,12 @@ impl Response {
             .unwrap_or_else(|e| panic!("response body is not UTF-8 ({e}): {}", preview(&self.body)))
     }
 
+    /// Whether the `Content-Type` says JSON.
+    pub fn is_json(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|value| value.starts_with("application/json"))
+    }
+
     /// The body parsed as JSON; panics with the body if it is not JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
