@@ -182,7 +182,8 @@ impl RowEncoder for CsvEncoder {
     }
 
     fn row(&mut self, row: &[Value<'_>], out: &mut Vec<u8>) -> Result<(), FieldError> {
-        for (index, (value, column)) in row.iter().zip(&self.schema.columns).enumerate() {
+        let fields = row.iter().zip(&self.fields).zip(&self.schema.columns);
+        for (index, ((value, writing), column)) in fields.enumerate() {
             if index > 0 {
                 self.writer.write_separator(out);
             }
@@ -190,7 +191,7 @@ impl RowEncoder for CsvEncoder {
                 self.writer.write_field(out, None);
                 continue;
             }
-            let (forced, formula_guarded) = match self.fields[index] {
+            let (forced, formula_guarded) = match *writing {
                 FieldWriting::Direct => {
                     value
                         .write_text(&self.schema.session, out)

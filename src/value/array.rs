@@ -7,8 +7,9 @@
 //! length (-1 for NULL) and that many bytes of the element type's binary form.
 //!
 //! That layout is PostgreSQL's, the one source with arrays, but the elements are values
-//! like any other: [`ArrayRef`] carries the source's element decoder, and each element is
-//! decoded into a [`Value`] and written by the same writers as a column of its type.
+//! like any other: [`ArrayRef`] carries the source's [`Elements`], which decode each
+//! element into a [`Value`](super::Value) and write it with the same writers as a column
+//! of its type.
 
 use std::fmt;
 
