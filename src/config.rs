@@ -230,6 +230,10 @@ pub struct ServerConfig {
     /// cut off (and so fail visibly for their clients).
     #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// HTTPS: the server's certificate chain (PEM), with `tls_key`.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// HTTPS: the certificate's private key (PEM), with `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -242,6 +246,8 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_downloads: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -461,6 +467,21 @@ impl Config {
             if value.is_zero() {
                 return Err((key.into(), "expected more than 0s".into()));
             }
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) => {
+                return Err((
+                    "server.tls_key".into(),
+                    "missing: tls_cert needs its key".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "server.tls_cert".into(),
+                    "missing: tls_key needs its certificate".into(),
+                ));
+            }
+            _ => {}
         }
         if self.stream.chunk_size == 0 {
             return Err((

@@ -43,6 +43,11 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
 
     let state =
         AppState::from_config(&config, &url).map_err(|error| CliError::Usage(error.to_string()))?;
+    // A certificate that cannot be used is a configuration mistake, told before listening.
+    let scheme = match server::tls_acceptor(&config.server).map_err(CliError::Usage)? {
+        Some(_) => "https",
+        None => "http",
+    };
     let listen = args
         .listen
         .or(config.server.listen)
@@ -58,7 +63,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
             Catalog::Configured(datasets) => datasets.len().to_string(),
             Catalog::Discovered(discovery) => format!("schemas {}", discovery.schemas.join(", ")),
         },
-        "rowpipe serving on http://{address}/datasets",
+        "rowpipe serving on {scheme}://{address}/datasets",
     );
     if !address.ip().is_loopback() {
         tracing::warn!(

@@ -7,7 +7,9 @@
 //!   ([`StallGuard`]), which frees the download's database connection;
 //! * at most `max_connections` connections are open; more wait in the listen queue;
 //! * on shutdown the listener closes, idle connections close, and downloads still running
-//!   get `shutdown_grace` to finish before they are cut off (and fail visibly).
+//!   get `shutdown_grace` to finish before they are cut off (and fail visibly);
+//! * with `tls_cert` and `tls_key`, every connection is HTTPS; its handshake must finish
+//!   within `header_read_timeout` too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.server().clone();
+    let tls = super::tls::acceptor(&limits).map_err(std::io::Error::other)?;
     let service = TowerToHyperService::new(app(state));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -61,10 +64,38 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(StallGuard::new(stream, limits.send_timeout));
-        let connection = graceful.watch(http.serve_connection(io, service.clone()));
+        let stream = StallGuard::new(stream, limits.send_timeout);
+        let (http, service, watcher, tls) = (
+            http.clone(),
+            service.clone(),
+            graceful.watcher(),
+            tls.clone(),
+        );
+        let handshake_timeout = limits.header_read_timeout;
         connections.spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    let io = TokioIo::new(stream);
+                    watcher.watch(http.serve_connection(io, service)).await
+                }
+                Some(tls) => {
+                    let stream =
+                        match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, error = %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let io = TokioIo::new(stream);
+                    watcher.watch(http.serve_connection(io, service)).await
+                }
+            };
+            if let Err(error) = served {
                 let stalled = std::error::Error::source(&error)
                     .and_then(|source| source.downcast_ref::<std::io::Error>())
                     .is_some_and(|error| error.kind() == std::io::ErrorKind::TimedOut);

@@ -13,6 +13,7 @@ mod route;
 mod routes;
 mod stall;
 mod state;
+mod tls;
 
 pub use error::ApiError;
 pub use listen::serve;
@@ -21,3 +22,4 @@ pub use route::Route;
 pub use routes::app;
 pub(crate) use routes::content_disposition;
 pub use state::AppState;
+pub use tls::acceptor as tls_acceptor;

@@ -17,6 +17,7 @@ mod formats;
 mod harness;
 mod harness_selftest;
 mod http_clients;
+mod https;
 mod key_order;
 mod library;
 mod logs;
