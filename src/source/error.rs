@@ -58,6 +58,17 @@ pub enum SourceError {
         rows: u64,
         error: tokio_postgres::Error,
     },
+    /// The export waited on the database for longer than its `statement_timeout` in all
+    /// (the time spent waiting for a slow client does not count; see the PostgreSQL
+    /// source's `CopyStream`).
+    #[error(
+        "query failed after {rows} rows: ERROR 57014: canceling statement due to statement \
+         timeout (rowpipe waited on the database for {limit:?} in all)"
+    )]
+    TimedOut {
+        rows: u64,
+        limit: std::time::Duration,
+    },
     /// A source other than PostgreSQL failed, before its first row (`rows` 0) or after
     /// some.
     #[error("the source failed after {rows} rows: {reason}")]
@@ -69,7 +80,10 @@ impl SourceError {
     pub fn pg_error(&self) -> Option<&tokio_postgres::Error> {
         match self {
             SourceError::Connect(PoolError::Backend(error)) => Some(error),
-            SourceError::Connect(_) | SourceError::Rejected(_) | SourceError::Broken { .. } => None,
+            SourceError::Connect(_)
+            | SourceError::Rejected(_)
+            | SourceError::TimedOut { .. }
+            | SourceError::Broken { .. } => None,
             SourceError::Query(error) => Some(error),
             SourceError::Interrupted { error, .. } => Some(error),
         }
@@ -77,12 +91,17 @@ impl SourceError {
 
     /// The SQLSTATE the server reported, if it reported one.
     pub fn sqlstate(&self) -> Option<&SqlState> {
-        self.pg_error().and_then(|error| error.code())
+        match self {
+            // rowpipe's own clock, standing in for the server's: the same SQLSTATE.
+            SourceError::TimedOut { .. } => Some(&SqlState::QUERY_CANCELED),
+            _ => self.pg_error().and_then(|error| error.code()),
+        }
     }
 
     /// Whether the statement was stopped by `statement_timeout` (or another cancel).
     pub fn is_timeout(&self) -> bool {
-        self.sqlstate() == Some(&SqlState::QUERY_CANCELED)
+        matches!(self, SourceError::TimedOut { .. })
+            || self.sqlstate() == Some(&SqlState::QUERY_CANCELED)
     }
 
     /// Whether the failure is the database being unavailable rather than the query being

@@ -247,3 +247,32 @@ fn downloads_past_their_limits_are_refused_at_once() {
     });
     assert!(freed.is_some(), "the slots came back");
 }
+
+/// `statement_timeout` bounds the time rowpipe waits for the database, not the time a
+/// client takes: a client that pauses for three times the timeout, long enough for the
+/// backend to block in its writes once every buffer is full, still gets the whole
+/// download, while the same timeout still stops a query that keeps rowpipe waiting (see
+/// `failure.rs` and `datasets.rs`).
+#[test]
+fn a_pausing_client_is_not_failed_by_the_statement_timeout() {
+    let db = database("limits_slow_reader");
+    db.execute(
+        "CREATE TABLE wide AS SELECT n AS id, repeat('w', 200) AS filler \
+         FROM generate_series(1, 150000) AS n",
+    );
+    let server = ServeProcess::start_with_config(
+        db.url(),
+        "[database]\nstatement_timeout = \"1s\"\n\n[[dataset]]\nname = \"wide\"\n\
+         sql = \"SELECT * FROM wide ORDER BY id\"\n",
+    );
+    let mut download = Download::start(server.addr(), "/datasets/wide.csv");
+    assert_eq!(download.status(), 200);
+    download.read_body_bytes(64 * 1024);
+    std::thread::sleep(Duration::from_secs(3));
+    let response = download.finish();
+    assert!(response.complete, "the download was cut: {}", server.log());
+    assert_bytes_eq(
+        &response.body,
+        db.copy_csv("SELECT * FROM wide ORDER BY id"),
+    );
+}

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use tokio::time::{Instant, Sleep};
+
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures_util::Stream;
@@ -64,6 +66,7 @@ async fn copy_server_text(
         statement_timeout,
         RowCount::Pieces(progress),
         async |client| {
+            before_streaming(client, statement_timeout).await?;
             Ok((
                 Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
                 (),
@@ -98,12 +101,24 @@ pub(super) async fn start_copy<T>(
         guard.client().batch_execute(&begin).await?;
         start(guard.client()).await
     };
-    match started.await {
+    // The server may hold back the start of its answer until its first rows (a sort, a
+    // slow function): the statement's time starts counting here, on rowpipe's clock.
+    let since = Instant::now();
+    let started = match statement_timeout {
+        Some(limit) => match tokio::time::timeout(limit, started).await {
+            Ok(started) => started,
+            // Dropped unreleased, the guard cancels whatever runs.
+            Err(_) => return Err(SourceError::TimedOut { rows: 0, limit }),
+        },
+        None => started.await,
+    };
+    match started {
         Ok((Some(copy), extra)) => Ok((
             Some(CopyStream {
                 state: State::Copying { copy, guard },
                 messages: 0,
                 rows,
+                clock: statement_timeout.map(|limit| DatabaseClock::new(limit, since.elapsed())),
             }),
             extra,
         )),
@@ -141,6 +156,63 @@ fn begin_statement(statement_timeout: Option<Duration>) -> String {
     begin
 }
 
+/// Lifts the server's `statement_timeout` for the statement that streams the rows, when
+/// rowpipe set one: from there on the export's [`DatabaseClock`] bounds the time spent
+/// waiting for the database, so that a slow but steady client cannot make a large
+/// download time out (the server's clock would count the time it spends blocked sending).
+/// The statements before it (describing, checking parameters) keep the server's timeout.
+pub(super) async fn before_streaming(
+    client: &Client,
+    statement_timeout: Option<Duration>,
+) -> Result<(), tokio_postgres::Error> {
+    if statement_timeout.is_some() {
+        client
+            .batch_execute("SET LOCAL statement_timeout = 0")
+            .await?;
+    }
+    Ok(())
+}
+
+/// The time an export has spent waiting for the database: the time between asking its
+/// connection for the next piece and getting it, summed. A client that reads slowly stops
+/// the asking (back-pressure), so its time never counts; a query that computes slowly, or
+/// sorts before its first row, does.
+struct DatabaseClock {
+    limit: Duration,
+    spent: Duration,
+    /// Since when the current wait has run, and the timer that ends it at the limit.
+    waiting: Option<(Instant, Pin<Box<Sleep>>)>,
+}
+
+impl DatabaseClock {
+    /// A clock that has counted `spent` already (the statement's start).
+    fn new(limit: Duration, spent: Duration) -> Self {
+        Self {
+            limit,
+            spent,
+            waiting: None,
+        }
+    }
+
+    /// The connection had nothing yet: starts (or goes on) waiting. `Ready` once the
+    /// export has waited `limit` in all.
+    fn pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let left = self.limit.saturating_sub(self.spent);
+        let (_, timer) = self.waiting.get_or_insert_with(|| {
+            let now = Instant::now();
+            (now, Box::pin(tokio::time::sleep_until(now + left)))
+        });
+        timer.as_mut().poll(cx)
+    }
+
+    /// A piece arrived: the current wait, if any, is over.
+    fn arrived(&mut self) {
+        if let Some((since, _)) = self.waiting.take() {
+            self.spent += since.elapsed();
+        }
+    }
+}
+
 /// Drops trailing whitespace and semicolons, which are fine at the end of a query but not
 /// inside `COPY ( ... )`.
 pub(crate) fn strip_terminator(sql: &str) -> &str {
@@ -155,6 +227,8 @@ pub struct CopyStream {
     /// Pieces seen so far.
     messages: u64,
     rows: RowCount,
+    /// The `statement_timeout` rowpipe keeps itself, when it set one.
+    clock: Option<DatabaseClock>,
 }
 
 /// Who counts the rows of a [`CopyStream`], and so where its errors read how many there
@@ -198,8 +272,22 @@ impl Stream for CopyStream {
         let this = &mut *self;
         loop {
             match &mut this.state {
-                State::Copying { copy, .. } => match ready!(copy.as_mut().poll_next(cx)) {
-                    Some(Ok(piece)) => {
+                State::Copying { copy, .. } => match copy.as_mut().poll_next(cx) {
+                    Poll::Pending => {
+                        let Some(clock) = &mut this.clock else {
+                            return Poll::Pending;
+                        };
+                        ready!(clock.pending(cx));
+                        let limit = clock.limit;
+                        // Out of time: the guard, dropped with the state, cancels the query.
+                        let rows = this.rows();
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(SourceError::TimedOut { rows, limit })));
+                    }
+                    Poll::Ready(Some(Ok(piece))) => {
+                        if let Some(clock) = &mut this.clock {
+                            clock.arrived();
+                        }
                         if let RowCount::Pieces(progress) = &this.rows {
                             if this.messages > 0 {
                                 progress.add_rows(1);
@@ -208,7 +296,7 @@ impl Stream for CopyStream {
                         this.messages += 1;
                         return Poll::Ready(Some(Ok(piece)));
                     }
-                    Some(Err(source)) => {
+                    Poll::Ready(Some(Err(source))) => {
                         if let State::Copying { guard, .. } =
                             std::mem::replace(&mut this.state, State::Done)
                         {
@@ -220,7 +308,7 @@ impl Stream for CopyStream {
                             error: source,
                         })));
                     }
-                    None => {
+                    Poll::Ready(None) => {
                         let State::Copying { guard, .. } =
                             std::mem::replace(&mut this.state, State::Done)
                         else {

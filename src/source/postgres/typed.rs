@@ -38,7 +38,7 @@ use futures_util::Stream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
-use super::copy::{CopyStream, Pieces, RowCount, start_copy, strip_terminator};
+use super::copy::{CopyStream, Pieces, RowCount, before_streaming, start_copy, strip_terminator};
 use super::types;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
@@ -87,6 +87,7 @@ pub(super) async fn copy_binary(
         let wrapped = plan.select(sql, query);
         let pieces: Pieces = if query.params.is_empty() && query.after.is_none() {
             let copy = format!("COPY ({wrapped}) TO STDOUT (FORMAT binary)");
+            before_streaming(client, statement_timeout).await?;
             Box::pin(client.copy_out(copy.as_str()).await?)
         } else {
             let mut types = param_types;
@@ -99,6 +100,7 @@ pub(super) async fn copy_binary(
                 .map(|param| TextParam(&param.value))
                 .chain(after.map(|(value, _)| TextParam(value)))
                 .collect();
+            before_streaming(client, statement_timeout).await?;
             match client.query_raw(&statement, values).await {
                 Ok(rows) => Box::pin(RowsAsCopy::new(rows)),
                 Err(error) if is_data_exception(&error) => {
