@@ -180,8 +180,13 @@ pub(super) async fn before_streaming(
 struct DatabaseClock {
     limit: Duration,
     spent: Duration,
-    /// Since when the current wait has run, and the timer that ends it at the limit.
-    waiting: Option<(Instant, Pin<Box<Sleep>>)>,
+    /// Since when the current wait has run.
+    waiting: Option<Instant>,
+    /// Fires no later than the limit could be reached: at first the limit from the start,
+    /// and when it fires early (time went by while the client, not the database, was
+    /// waited for), set again for what is left. So the timer is set a few times per
+    /// export, not once per wait.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl DatabaseClock {
@@ -191,23 +196,28 @@ impl DatabaseClock {
             limit,
             spent,
             waiting: None,
+            timer: Box::pin(tokio::time::sleep(limit.saturating_sub(spent))),
         }
     }
 
     /// The connection had nothing yet: starts (or goes on) waiting. `Ready` once the
     /// export has waited `limit` in all.
     fn pending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let left = self.limit.saturating_sub(self.spent);
-        let (_, timer) = self.waiting.get_or_insert_with(|| {
+        let since = *self.waiting.get_or_insert_with(Instant::now);
+        while self.timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
-            (now, Box::pin(tokio::time::sleep_until(now + left)))
-        });
-        timer.as_mut().poll(cx)
+            let spent = self.spent + now.saturating_duration_since(since);
+            if spent >= self.limit {
+                return Poll::Ready(());
+            }
+            self.timer.as_mut().reset(now + (self.limit - spent));
+        }
+        Poll::Pending
     }
 
     /// A piece arrived: the current wait, if any, is over.
     fn arrived(&mut self) {
-        if let Some((since, _)) = self.waiting.take() {
+        if let Some(since) = self.waiting.take() {
             self.spent += since.elapsed();
         }
     }
