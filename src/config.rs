@@ -83,6 +83,28 @@ pub struct Config {
     /// `[log]`: how the log is written.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[[token]]` entries: with any, every request but `/livez` (and `/readyz` unless
+    /// `server.protect_readyz`) needs `Authorization: Bearer` with one of them.
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One `[[token]]`: a bearer token known by its SHA-256 only (`rowpipe token new` makes
+/// one), and what it may read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it, for the log; never the token itself.
+    pub name: String,
+    /// The SHA-256 of the token, in lower-case hex.
+    pub sha256: String,
+    /// The datasets it may read; `["*"]` (the default) for all.
+    #[serde(default = "all_datasets")]
+    pub datasets: Vec<String>,
+}
+
+fn all_datasets() -> Vec<String> {
+    vec!["*".to_owned()]
 }
 
 /// `[log]`
@@ -230,6 +252,10 @@ pub struct ServerConfig {
     /// cut off (and so fail visibly for their clients).
     #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// With `[[token]]`s: whether `/readyz` (and `/healthz`) need a token too. `/metrics`
+    /// always does; `/livez` never.
+    #[serde(default)]
+    pub protect_readyz: bool,
     /// HTTPS: the server's certificate chain (PEM), with `tls_key`.
     pub tls_cert: Option<std::path::PathBuf>,
     /// HTTPS: the certificate's private key (PEM), with `tls_cert`.
@@ -246,6 +272,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_downloads: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            protect_readyz: false,
             tls_cert: None,
             tls_key: None,
         }
@@ -466,6 +493,27 @@ impl Config {
         ] {
             if value.is_zero() {
                 return Err((key.into(), "expected more than 0s".into()));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (index, token) in self.tokens.iter().enumerate() {
+            let key = |field: &str| format!("token[{}].{field}", index + 1);
+            if !names.insert(token.name.as_str()) {
+                return Err((key("name"), format!("{:?} is given twice", token.name)));
+            }
+            let hex = token.sha256.len() == 64
+                && token
+                    .sha256
+                    .bytes()
+                    .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+            if !hex {
+                return Err((
+                    key("sha256"),
+                    "expected 64 lower-case hex digits (`rowpipe token new` prints it)".into(),
+                ));
+            }
+            if token.datasets.is_empty() {
+                return Err((key("datasets"), "expected at least one, or \"*\"".into()));
             }
         }
         match (&self.server.tls_cert, &self.server.tls_key) {

@@ -8,6 +8,7 @@ mod export;
 mod manifest;
 mod progress_line;
 mod serve;
+mod token;
 
 use rowpipe::config::LogFormat;
 use rowpipe::escape::OneLine;
@@ -34,6 +35,8 @@ enum Command {
     Export(Box<export::ExportArgs>),
     /// Serve datasets as downloads over HTTP.
     Serve(serve::ServeArgs),
+    /// Make bearer tokens for `rowpipe serve`.
+    Token(token::TokenArgs),
 }
 
 impl Command {
@@ -42,6 +45,7 @@ impl Command {
         match self {
             Command::Export(args) => args.config_path(),
             Command::Serve(args) => args.config_path(),
+            Command::Token(_) => None,
         }
     }
 }
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
                     init_logging("info", format);
                     serve::run(args, config).await
                 }
+                Command::Token(args) => token::run(args),
             }
         })
     });

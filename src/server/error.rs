@@ -24,6 +24,15 @@ use crate::stage::StreamError;
 pub enum ApiError {
     #[error("no route for {path}; see /datasets")]
     NotFound { path: String },
+    #[error(
+        "this server needs a token: send Authorization: Bearer <token> (a token in the URL \
+         is not read)"
+    )]
+    Unauthorized,
+    #[error("the token is not one this server knows")]
+    UnknownToken,
+    #[error("token {token:?} may not read dataset {dataset:?}")]
+    Forbidden { token: String, dataset: String },
     #[error("method {method} is not allowed here; use GET")]
     MethodNotAllowed { method: String },
     #[error("no dataset named {name:?}; see /datasets for the list")]
@@ -115,6 +124,8 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::NotFound { .. } => ErrorCode::NotFound,
+            ApiError::Unauthorized | ApiError::UnknownToken => ErrorCode::Unauthorized,
+            ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::UnknownDataset { .. } => ErrorCode::UnknownDataset,
             ApiError::UnknownFormat { .. } => ErrorCode::UnknownFormat,
@@ -181,6 +192,10 @@ macro_rules! error_codes {
 error_codes! {
     /// No such route.
     NotFound => NOT_FOUND, "not_found";
+    /// No token, or not a known one (`WWW-Authenticate: Bearer`).
+    Unauthorized => UNAUTHORIZED, "unauthorized";
+    /// The token may not read that dataset.
+    Forbidden => FORBIDDEN, "forbidden";
     /// A method other than GET (or HEAD).
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed";
     /// No dataset of that name.
@@ -325,6 +340,12 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), json!(message));
         body.extend(extra);
         let mut response = (status, Json(json!({ "error": body.clone() }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rowpipe\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // Busy, or the database is: worth a retry, after a moment.
             response.headers_mut().insert(

@@ -4,6 +4,7 @@
 //! it in-process or behind their own listener; [`serve`] runs it until a shutdown signal.
 
 mod accept_encoding;
+mod auth;
 mod error;
 mod listen;
 mod metrics;

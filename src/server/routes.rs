@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use percent_encoding::utf8_percent_encode;
 use serde_json::{Value, json};
 
 use super::accept_encoding::{self, NotAcceptable};
+use super::auth::{Caller, Refusal};
 use super::error::ErrorReport;
 use super::openapi;
 use super::request_id::{self, RequestId};
@@ -46,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(middleware::from_fn_with_state(state.clone(), log_errors))
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
@@ -73,6 +76,36 @@ async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed {
         method: method.to_string(),
     }
+}
+
+/// Lets a request in when no tokens are configured, when it carries a known one (whose
+/// [`Caller`] the handlers then find in its extensions), or when its route is open:
+/// `/livez` always, `/readyz` and `/healthz` unless `server.protect_readyz`.
+async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(tokens) = state.tokens() else {
+        return next.run(request).await;
+    };
+    let open = match request.uri().path() {
+        "/livez" => true,
+        "/readyz" | "/healthz" => !state.server().protect_readyz,
+        _ => false,
+    };
+    if open {
+        return next.run(request).await;
+    }
+    match tokens.authenticate(request.headers()) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(Refusal::Missing) => ApiError::Unauthorized.into_response(),
+        Err(Refusal::Unknown) => ApiError::UnknownToken.into_response(),
+    }
+}
+
+/// Whether the request's caller (if tokens are in use) may read `dataset`.
+fn may_read(caller: Option<&Caller>, dataset: &str) -> bool {
+    caller.is_none_or(|caller| caller.may_read(dataset))
 }
 
 /// Logs every error response once, with the whole message (the client's body may leave
@@ -111,12 +144,16 @@ async fn log_errors(State(state): State<AppState>, request: Request, next: Next)
 }
 
 /// `GET /datasets`: every dataset with its columns and download links.
-async fn list_datasets(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
-    let datasets = state
+async fn list_datasets(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let mut datasets = state
         .catalog()
         .datasets(state.source())
         .await
         .map_err(|error| ApiError::database(None, error))?;
+    datasets.retain(|dataset| may_read(caller.as_deref(), &dataset.name));
     let mut listing = Vec::with_capacity(datasets.len());
     for dataset in &datasets {
         let mut entry = json!({
@@ -196,13 +233,19 @@ fn download_links(dataset: &Dataset) -> Value {
 /// the same status and headers without running the export.
 async fn download(
     State(state): State<AppState>,
-    request_id: Option<Extension<RequestId>>,
-    method: Method,
-    version: Version,
-    headers: HeaderMap,
+    parts: Parts,
     file: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let Parts {
+        method,
+        version,
+        headers,
+        extensions,
+        ..
+    } = parts;
+    let request_id = extensions.get::<RequestId>();
+    let caller = extensions.get::<Caller>();
     // Cheap refusals first: neither needs the database.
     if version < Version::HTTP_11 {
         return Err(ApiError::HttpVersion {
@@ -235,6 +278,14 @@ async fn download(
         .ok_or_else(|| ApiError::UnknownDataset {
             name: name.to_owned(),
         })?;
+    if let Some(caller) = caller
+        && !caller.may_read(&dataset.name)
+    {
+        return Err(ApiError::Forbidden {
+            token: caller.name.clone(),
+            dataset: dataset.name.clone(),
+        });
+    }
 
     let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
     let mut request = ExportRequest::build(&dataset, format, pairs)?;
@@ -290,9 +341,7 @@ async fn download(
         on_end: Some(Box::new(move |end| {
             metrics.download_ended(&dataset_name, format_name, end);
         })),
-        request_id: request_id
-            .map(|Extension(id)| id.to_string())
-            .unwrap_or_default(),
+        request_id: request_id.map(RequestId::to_string).unwrap_or_default(),
         dataset: dataset.name.clone(),
         format,
         compression: delivery.compression(),
@@ -305,6 +354,7 @@ async fn download(
             .collect(),
         first_byte,
         progress,
+        token: caller.map(|caller| caller.name.clone()),
     };
     let with_trailers = wants_trailers(&headers);
     let mut response = http_body(body, log, with_trailers).into_response();
@@ -489,12 +539,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// `GET /openapi.json`: the API's description (see [`super::openapi`]), with a download
 /// path for each dataset and its parameters. Discovered datasets are looked up, as for
 /// `/datasets`: without the database the description would be incomplete, so it is a 503.
-async fn openapi_json(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let datasets = state
+async fn openapi_json(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut datasets = state
         .catalog()
         .datasets(state.source())
         .await
         .map_err(|error| ApiError::database(None, error))?;
+    datasets.retain(|dataset| may_read(caller.as_deref(), &dataset.name));
     Ok(Json(openapi::document(&datasets)))
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::auth::Tokens;
 use super::metrics::SharedMetrics;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
@@ -26,6 +27,8 @@ pub struct AppState {
 
 struct Shared {
     source: Arc<dyn Source>,
+    /// `None`: no tokens configured, every request is let in.
+    tokens: Option<Tokens>,
     catalog: Catalog,
     export: ExportOptions,
     server: ServerConfig,
@@ -79,6 +82,7 @@ impl AppState {
         Self {
             inner: Arc::new(Shared {
                 source,
+                tokens: Tokens::from_config(&config.tokens),
                 catalog,
                 export,
                 server: config.server.clone(),
@@ -105,6 +109,11 @@ impl AppState {
         };
         let export = ExportOptions::from_config(config);
         Ok(Self::assemble(source, catalog, export, config))
+    }
+
+    /// The tokens requests must carry, if any are configured.
+    pub(super) fn tokens(&self) -> Option<&Tokens> {
+        self.inner.tokens.as_ref()
     }
 
     /// Where the rows come from.

@@ -44,6 +44,8 @@ pub struct DownloadLog {
     pub progress: Arc<Progress>,
     /// Told how the download ended, once (for metrics).
     pub on_end: Option<EndHook>,
+    /// The name of the token the download was asked with (never the token).
+    pub token: Option<String>,
 }
 
 /// Called once when a download ends, however it ends.
@@ -159,6 +161,7 @@ where
             }
             Some(Err(error)) => tracing::error!(
                 dataset = %OneLine(&log.dataset),
+                token = log.token.as_deref(),
                 format = %log.format,
                 compression = log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
@@ -173,6 +176,7 @@ where
             ),
             None => tracing::info!(
                 dataset = %OneLine(&log.dataset),
+                token = log.token.as_deref(),
                 format = %log.format,
                 compression = log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
@@ -208,6 +212,7 @@ impl<S> Drop for Observed<S> {
             let progress = &self.log.progress;
             tracing::warn!(
                 dataset = %OneLine(&self.log.dataset),
+                token = self.log.token.as_deref(),
                 format = %self.log.format,
                 compression = self.log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),

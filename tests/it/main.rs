@@ -5,6 +5,7 @@
 // clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+mod auth;
 mod bad_input;
 mod cli;
 mod compression;

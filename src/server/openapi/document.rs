@@ -37,7 +37,7 @@ pub fn document(datasets: &[Dataset]) -> Value {
                     "The datasets",
                     "Each dataset's columns are those of its query, described by the database now.",
                     Vec::new(),
-                    responses(ok, &[500, 503]),
+                    responses(ok, &[401, 500, 503]),
                 );
                 paths.insert(route.path().into(), json!({ "get": op }));
             }
@@ -71,9 +71,10 @@ pub fn document(datasets: &[Dataset]) -> Value {
                     id,
                     "health",
                     summary,
-                    "200 when the database answers a trivial query within 5 seconds, else 503.",
+                    "200 when the database answers a trivial query within 5 seconds, else 503. \
+                     Needs a token only with `server.protect_readyz`.",
                     Vec::new(),
-                    responses(status_ok(), &[500, 503]),
+                    responses(status_ok(), &[401, 500, 503]),
                 );
                 paths.insert(route.path().into(), json!({ "get": op }));
             }
@@ -90,7 +91,7 @@ pub fn document(datasets: &[Dataset]) -> Value {
                     "Downloads by dataset, format and outcome; rejections by error code; rows, \
                      bytes, durations, pools, query cancellations and compression.",
                     Vec::new(),
-                    responses(ok, &[]),
+                    responses(ok, &[401]),
                 );
                 paths.insert(route.path().into(), json!({ "get": op }));
             }
@@ -103,7 +104,7 @@ pub fn document(datasets: &[Dataset]) -> Value {
                     "With one download path per dataset, listing its parameters. Discovered \
                      datasets are looked up in the database, so this can answer 503.",
                     Vec::new(),
-                    responses(ok, &[500, 503]),
+                    responses(ok, &[401, 500, 503]),
                 );
                 paths.insert(route.path().into(), json!({ "get": op }));
             }
@@ -123,6 +124,14 @@ pub fn document(datasets: &[Dataset]) -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas::components(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "When the server has `[[token]]`s: every route but \
+                        /livez (and /readyz unless `server.protect_readyz`).",
+                },
+            },
             "headers": {
                 "X-Request-Id": {
                     "description": "The request's id: a sane incoming X-Request-Id (1 to 64 \
@@ -288,7 +297,7 @@ fn download(dataset: Option<&Dataset>, method: Method) -> Value {
         ),
         false => (id, summary),
     };
-    let mut responses = responses(ok, &[400, 404, 406, 500, 503, 505]);
+    let mut responses = responses(ok, &[400, 401, 403, 404, 406, 500, 503, 505]);
     // hyper's own answer, before rowpipe sees the request: it keeps a URI's offsets in 16
     // bits.
     responses.insert(
