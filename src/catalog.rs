@@ -110,10 +110,7 @@ impl fmt::Display for TableName {
     }
 }
 
-/// Double-quotes an identifier for SQL.
-pub fn quote_identifier(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
+pub use crate::escape::quote_identifier;
 
 /// What a dataset runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -101,6 +101,9 @@ pub struct TokenConfig {
     /// The datasets it may read; `["*"]` (the default) for all.
     #[serde(default = "all_datasets")]
     pub datasets: Vec<String>,
+    /// The database role its exports run as (`SET LOCAL ROLE`), so that the database's
+    /// grants and row-level security decide what it sees.
+    pub role: Option<String>,
 }
 
 fn all_datasets() -> Vec<String> {

@@ -60,6 +60,12 @@ pub fn echo(value: &str) -> String {
     }
 }
 
+/// Double-quotes an identifier for SQL (a name from the config file, never from a
+/// request): the name as it is, quotes doubled.
+pub fn quote_identifier(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,10 @@ pub struct ExportQuery {
     pub key: Option<String>,
     /// Only the rows whose `key` column is greater than this value (needs `key`).
     pub after: Option<String>,
+    /// The database role the export runs as (`SET LOCAL ROLE`, inside its transaction), so
+    /// that the database's grants and row-level security decide what it sees; `None`: the
+    /// connection's own role.
+    pub role: Option<String>,
 }
 
 /// A parameter value for the query.

@@ -113,6 +113,7 @@ pub async fn open(
             let copy = source
                 .formatted(
                     &sql,
+                    query.role.as_deref(),
                     output.format,
                     options.statement_timeout,
                     progress.clone(),

@@ -27,6 +27,8 @@ pub struct Caller {
     pub name: String,
     /// `None`: every dataset.
     datasets: Option<Vec<String>>,
+    /// The database role its exports run as.
+    pub role: Option<String>,
 }
 
 impl Caller {
@@ -68,6 +70,7 @@ impl Tokens {
                     caller: Caller {
                         name: token.name.clone(),
                         datasets: (!all).then(|| token.datasets.clone()),
+                        role: token.role.clone(),
                     },
                 }
             })
@@ -122,11 +125,13 @@ mod tests {
                 name: "all".into(),
                 sha256: hash("secret-all"),
                 datasets: vec!["*".into()],
+                role: None,
             },
             TokenConfig {
                 name: "orders only".into(),
                 sha256: hash("secret-orders"),
                 datasets: vec!["orders".into()],
+                role: Some("shop".into()),
             },
         ])
         .unwrap()

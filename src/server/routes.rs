@@ -289,6 +289,7 @@ async fn download(
 
     let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
     let mut request = ExportRequest::build(&dataset, format, pairs)?;
+    request.query.role = caller.and_then(|caller| caller.role.clone());
     request.output.compression = delivery.compression();
     if method == Method::HEAD {
         // A body of unknown length, as a download's: an empty one would be announced as

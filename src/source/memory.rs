@@ -160,6 +160,7 @@ impl Source for Memory {
     fn formatted<'a>(
         &'a self,
         _sql: &'a str,
+        _role: Option<&'a str>,
         _format: Format,
         _statement_timeout: Option<Duration>,
         _progress: Arc<Progress>,

@@ -46,6 +46,7 @@ pub trait Source: Send + Sync + 'static {
     fn formatted<'a>(
         &'a self,
         sql: &'a str,
+        role: Option<&'a str>,
         format: Format,
         statement_timeout: Option<Duration>,
         progress: Arc<Progress>,

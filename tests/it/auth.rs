@@ -212,3 +212,43 @@ fn readyz_can_be_protected_and_bad_entries_are_refused() {
         assert!(stderr.contains(key), "{key}: {stderr}");
     }
 }
+
+/// A token's `role`: its exports run under `SET LOCAL ROLE`, so row-level security gives
+/// two tokens different rows of the same dataset, as the database decides.
+#[test]
+fn a_tokens_role_lets_row_level_security_decide() {
+    let db = database();
+    let (alice_role, bob_role) = (format!("{}_alice", db.name()), format!("{}_bob", db.name()));
+    db.execute(&format!(
+        "CREATE ROLE \"{alice_role}\" NOLOGIN; CREATE ROLE \"{bob_role}\" NOLOGIN;
+         CREATE TABLE notes (id int8 PRIMARY KEY, owner text, body text);
+         INSERT INTO notes VALUES (1, '{alice_role}', 'a1'), (2, '{bob_role}', 'b1'),
+                                  (3, '{alice_role}', 'a2');
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own_notes ON notes USING (owner = current_user);
+         GRANT SELECT ON notes TO \"{alice_role}\", \"{bob_role}\";"
+    ));
+    let (alice, alice_entry) = new_token("alice");
+    let (bob, bob_entry) = new_token("bob");
+    let (admin, admin_entry) = new_token("admin");
+    let with_role = |entry: &str, role: &str| format!("{entry}role = \"{role}\"\n");
+    let config = format!(
+        "{}\n{}\n{admin_entry}\n[[dataset]]\nname = \"notes\"\ntable = \"notes\"\n",
+        with_role(&alice_entry, &alice_role),
+        with_role(&bob_entry, &bob_role),
+    );
+    let server = ServeProcess::start_with_config(db.url(), &config);
+    let notes = |token: &str| {
+        let response = get(
+            &server,
+            "/datasets/notes.csv?columns=id,body",
+            &[("Authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.text().to_owned()
+    };
+    assert_eq!(notes(&alice), "id,body\n1,a1\n3,a2\n");
+    assert_eq!(notes(&bob), "id,body\n2,b1\n");
+    // No role: the connection's own, which owns the table and sees every row.
+    assert_eq!(notes(&admin), "id,body\n1,a1\n2,b1\n3,a2\n");
+}

@@ -22,6 +22,7 @@ use futures_util::Stream;
 use tokio_postgres::Client;
 
 use super::guard::ConnectionGuard;
+use crate::escape::quote_identifier;
 use crate::progress::Progress;
 use crate::source::SourceError;
 
@@ -36,7 +37,11 @@ pub async fn copy_csv(
     statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
-    copy_server_text(pool, sql, "csv", statement_timeout, progress).await
+    let session = Session {
+        statement_timeout,
+        role: None,
+    };
+    copy_server_text(pool, sql, "csv", session, progress).await
 }
 
 /// Like [`copy_csv`], in PostgreSQL's text format (tab-separated, `\N`, escapes).
@@ -46,33 +51,42 @@ pub async fn copy_text(
     statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
-    copy_server_text(pool, sql, "text", statement_timeout, progress).await
+    let session = Session {
+        statement_timeout,
+        role: None,
+    };
+    copy_server_text(pool, sql, "text", session, progress).await
+}
+
+/// What an export's transaction is opened with.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Session<'a> {
+    /// Cancels the export when it waits on the database longer than this in all.
+    pub statement_timeout: Option<Duration>,
+    /// The role it runs as (`SET LOCAL ROLE`).
+    pub role: Option<&'a str>,
 }
 
 /// `format` is one of two constants, never user input.
-async fn copy_server_text(
+pub(super) async fn copy_server_text(
     pool: &Pool,
     sql: &str,
     format: &'static str,
-    statement_timeout: Option<Duration>,
+    session: Session<'_>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
+    let statement_timeout = session.statement_timeout;
     let copy_sql = format!(
         "COPY (\n{}\n) TO STDOUT (FORMAT {format}, HEADER)",
         strip_terminator(sql)
     );
-    let (stream, ()) = start_copy(
-        pool,
-        statement_timeout,
-        RowCount::Pieces(progress),
-        async |client| {
-            before_streaming(client, statement_timeout).await?;
-            Ok((
-                Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
-                (),
-            ))
-        },
-    )
+    let (stream, ()) = start_copy(pool, session, RowCount::Pieces(progress), async |client| {
+        before_streaming(client, statement_timeout).await?;
+        Ok((
+            Some(Box::pin(client.copy_out(copy_sql.as_str()).await?) as Pieces),
+            (),
+        ))
+    })
     .await?;
     Ok(stream.expect("the COPY was started"))
 }
@@ -89,14 +103,15 @@ pub(super) type Pieces = Pin<Box<dyn Stream<Item = Result<Bytes, tokio_postgres:
 /// server merely rejected a statement, or is discarded if its state is unknown.
 pub(super) async fn start_copy<T>(
     pool: &Pool,
-    statement_timeout: Option<Duration>,
+    session: Session<'_>,
     rows: RowCount,
     start: impl AsyncFnOnce(&Client) -> Result<(Option<Pieces>, T), tokio_postgres::Error>,
 ) -> Result<(Option<CopyStream>, T), SourceError> {
     let guard = ConnectionGuard::checkout(pool)
         .await
         .map_err(SourceError::Connect)?;
-    let begin = begin_statement(statement_timeout);
+    let statement_timeout = session.statement_timeout;
+    let begin = begin_statement(session);
     let started = async {
         guard.client().batch_execute(&begin).await?;
         start(guard.client()).await
@@ -145,13 +160,17 @@ pub(super) async fn start_copy<T>(
 }
 
 /// The statements that open an export's transaction. Only numbers are formatted into it.
-fn begin_statement(statement_timeout: Option<Duration>) -> String {
+fn begin_statement(session: Session<'_>) -> String {
     let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    if let Some(timeout) = statement_timeout {
+    if let Some(timeout) = session.statement_timeout {
         begin.push_str(&format!(
             "; SET LOCAL statement_timeout = {}",
             timeout.as_millis().min(i32::MAX as u128)
         ));
+    }
+    if let Some(role) = session.role {
+        // A name from the config file, quoted as an identifier.
+        begin.push_str(&format!("; SET LOCAL ROLE {}", quote_identifier(role)));
     }
     begin
 }
@@ -360,13 +379,21 @@ mod tests {
 
     #[test]
     fn begin_sets_the_timeout_for_the_transaction_only() {
+        let session = |statement_timeout, role| Session {
+            statement_timeout,
+            role,
+        };
         assert_eq!(
-            begin_statement(Some(Duration::from_secs(90))),
+            begin_statement(session(Some(Duration::from_secs(90)), None)),
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = 90000"
         );
         assert_eq!(
-            begin_statement(None),
+            begin_statement(session(None, None)),
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        );
+        assert_eq!(
+            begin_statement(session(None, Some("a \"b\""))),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL ROLE \"a \"\"b\"\"\""
         );
     }
 }

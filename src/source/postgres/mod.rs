@@ -118,16 +118,23 @@ impl Source for Postgres {
     fn formatted<'a>(
         &'a self,
         sql: &'a str,
+        role: Option<&'a str>,
         format: Format,
         statement_timeout: Option<Duration>,
         progress: Arc<Progress>,
     ) -> BoxFuture<'a, Result<Option<SourcePieces>, SourceError>> {
         Box::pin(async move {
-            let pieces = match format {
-                Format::Csv => copy_csv(&self.downloads, sql, statement_timeout, progress).await?,
-                Format::Tsv => copy_text(&self.downloads, sql, statement_timeout, progress).await?,
+            let format = match format {
+                Format::Csv => "csv",
+                Format::Tsv => "text",
                 Format::Jsonl | Format::Json => return Ok(None),
             };
+            let session = copy::Session {
+                statement_timeout,
+                role,
+            };
+            let pieces =
+                copy::copy_server_text(&self.downloads, sql, format, session, progress).await?;
             Ok(Some(Box::new(pieces) as SourcePieces))
         })
     }

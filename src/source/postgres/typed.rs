@@ -38,7 +38,9 @@ use futures_util::Stream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
-use super::copy::{CopyStream, Pieces, RowCount, before_streaming, start_copy, strip_terminator};
+use super::copy::{
+    CopyStream, Pieces, RowCount, Session, before_streaming, start_copy, strip_terminator,
+};
 use super::types;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
@@ -65,7 +67,11 @@ pub(super) async fn copy_binary(
     } = options;
     let sql = strip_terminator(&query.sql);
     let rows = RowCount::Downstream(progress);
-    let (stream, plan) = start_copy(pool, statement_timeout, rows, async |client| {
+    let session = Session {
+        statement_timeout,
+        role: query.role.as_deref(),
+    };
+    let (stream, plan) = start_copy(pool, session, rows, async |client| {
         let session = session_format(client).await?;
         let mut param_types = Vec::with_capacity(query.params.len());
         for param in &query.params {
