@@ -15,8 +15,8 @@ use super::metrics::SharedMetrics;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::pipeline::ExportOptions;
-use crate::source::Source;
-use crate::source::postgres::{InvalidUrl, PoolSettings, Postgres};
+use crate::source::postgres::PoolSettings;
+use crate::source::{DatabaseUrl, OpenSourceError, Source, SourceUse};
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -92,12 +92,13 @@ impl AppState {
         }
     }
 
-    /// The state a configuration file describes, connected to `database_url`.
+    /// The state a configuration file describes, connected to `database_url` (see
+    /// [`DatabaseUrl`]: PostgreSQL or a SQLite file).
     ///
-    /// No connection is opened yet.
-    pub fn from_config(config: &Config, database_url: &str) -> Result<Self, InvalidUrl> {
+    /// No PostgreSQL connection is opened yet; a SQLite file must exist.
+    pub fn from_config(config: &Config, database_url: &str) -> Result<Self, OpenSourceError> {
         let settings = PoolSettings::from_config(&config.database);
-        let source = Arc::new(Postgres::for_server(database_url, &settings)?);
+        let source = DatabaseUrl::parse(database_url).open(&settings, SourceUse::Server)?;
         let catalog = if config.datasets.is_empty() {
             Catalog::Discovered(config.discovery.clone())
         } else {

@@ -35,6 +35,11 @@ pub enum Rejected {
         value: String,
         message: String,
     },
+    /// The query is not one read-only statement that returns rows (an `INSERT`, an
+    /// `ATTACH`, a `PRAGMA` that sets something): a configuration mistake, refused before
+    /// it runs.
+    #[error("the query is not read-only: {reason}; rowpipe runs only statements that read")]
+    NotReadOnly { reason: String },
 }
 
 /// A failure of a source, before or during streaming.
@@ -62,6 +67,12 @@ pub enum SourceError {
     /// some.
     #[error("the source failed after {rows} rows: {reason}")]
     Broken { rows: u64, reason: String },
+    /// A source other than PostgreSQL stopped the query at `statement_timeout`.
+    #[error("the query was stopped after {rows} rows: it ran longer than statement_timeout ({})", humantime::format_duration(*.timeout))]
+    TimedOut {
+        rows: u64,
+        timeout: std::time::Duration,
+    },
 }
 
 impl SourceError {
@@ -69,7 +80,10 @@ impl SourceError {
     pub fn pg_error(&self) -> Option<&tokio_postgres::Error> {
         match self {
             SourceError::Connect(PoolError::Backend(error)) => Some(error),
-            SourceError::Connect(_) | SourceError::Rejected(_) | SourceError::Broken { .. } => None,
+            SourceError::Connect(_)
+            | SourceError::Rejected(_)
+            | SourceError::Broken { .. }
+            | SourceError::TimedOut { .. } => None,
             SourceError::Query(error) => Some(error),
             SourceError::Interrupted { error, .. } => Some(error),
         }
@@ -82,7 +96,8 @@ impl SourceError {
 
     /// Whether the statement was stopped by `statement_timeout` (or another cancel).
     pub fn is_timeout(&self) -> bool {
-        self.sqlstate() == Some(&SqlState::QUERY_CANCELED)
+        matches!(self, SourceError::TimedOut { .. })
+            || self.sqlstate() == Some(&SqlState::QUERY_CANCELED)
     }
 
     /// Whether the failure is the database being unavailable rather than the query being
