@@ -572,3 +572,27 @@ fn sqlite_cli_exports_a_table_in_key_order_to_a_file() {
     assert_eq!(output.status.code(), Some(1));
     file.assert_unchanged();
 }
+
+#[test]
+fn sqlite_excel_mode_guards_text_in_number_columns_too() {
+    // A column of INTEGER affinity still takes text that does not read as a number.
+    let file = SqliteFile::create(
+        "excel.db",
+        "CREATE TABLE x (id INTEGER PRIMARY KEY, n INTEGER, s TEXT);
+         INSERT INTO x VALUES (1, -5, '-5'), (2, '=1+2', '@SUM(A1)'), (3, 7, 'plain');",
+    );
+    let output = run_ok(rowpipe().args([
+        "export",
+        "--quiet",
+        "--database",
+        &file.url(),
+        "--table",
+        "x",
+        "--excel",
+    ]));
+    crate::harness::assert_bytes_eq(
+        &output.stdout,
+        b"\xef\xbb\xbfid,n,s\r\n1,-5,'-5\r\n2,'=1+2,'@SUM(A1)\r\n3,7,plain\r\n",
+    );
+    file.assert_unchanged();
+}
