@@ -596,3 +596,43 @@ fn sqlite_excel_mode_guards_text_in_number_columns_too() {
     );
     file.assert_unchanged();
 }
+
+#[test]
+fn sqlite_cli_resume_continues_a_broken_file_byte_for_byte() {
+    let file = keyed_file();
+    let dir = tempfile::tempdir().unwrap();
+    let export = |out: &Path, resume: bool| {
+        let mut command = rowpipe();
+        command.args([
+            "export",
+            "--quiet",
+            "--database",
+            file.path().to_str().unwrap(),
+            "--table",
+            "items",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        if resume {
+            command.arg("--resume");
+        }
+        run_ok(&mut command);
+    };
+    let whole = dir.path().join("whole.csv");
+    export(&whole, false);
+    let whole = std::fs::read(&whole).unwrap();
+
+    // A broken export: 700 complete rows and half of the next.
+    let resumed = dir.path().join("resumed.csv");
+    let cut = whole
+        .iter()
+        .enumerate()
+        .filter(|&(_, &byte)| byte == b'\n')
+        .nth(701)
+        .map(|(at, _)| at - 4)
+        .unwrap();
+    std::fs::write(rowpipe::sink::file::part_path(&resumed), &whole[..cut]).unwrap();
+    export(&resumed, true);
+    crate::harness::assert_bytes_eq(std::fs::read(&resumed).unwrap(), &whole);
+    file.assert_unchanged();
+}

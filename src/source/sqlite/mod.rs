@@ -8,10 +8,10 @@
 //! - **One snapshot.** Each export runs in one read transaction on a connection of its
 //!   own. In WAL mode writers go on meanwhile; with a rollback journal the export holds a
 //!   shared lock for as long as it runs, and writers wait for it (or time out).
-//! - **Off the runtime.** The rows are stepped on a blocking thread ([`reader`]) and handed
-//!   over a bounded channel in pieces of whole rows ([`rows`]); the export's
-//!   [`guard::Interrupt`] stops that thread when the export is dropped or runs past
-//!   `statement_timeout`.
+//! - **Off the runtime.** The rows are stepped on a blocking thread (`reader`) and handed
+//!   over a bounded channel in pieces of whole rows (`rows`, read back by [`SqliteRows`]);
+//!   the export's `guard::Interrupt` stops that thread when the export is dropped or runs
+//!   past `statement_timeout`.
 //! - **Values by storage class.** INTEGER is written as PostgreSQL writes int8, REAL as
 //!   float8, TEXT as it is (bytes that are not UTF-8: as they are in csv and tsv, each
 //!   invalid sequence as U+FFFD in the JSON formats), BLOB as bytea's hex (`\x...`), NULL
