@@ -67,6 +67,10 @@ pub enum SourceError {
     /// some.
     #[error("the source failed after {rows} rows: {reason}")]
     Broken { rows: u64, reason: String },
+    /// A source other than PostgreSQL cannot be reached now (its file vanished or cannot
+    /// be opened, it does not answer): worth retrying later.
+    #[error("the database is unavailable: {reason}")]
+    Unavailable { reason: String },
     /// A source other than PostgreSQL stopped the query at `statement_timeout`.
     #[error("the query was stopped after {rows} rows: it ran longer than statement_timeout ({})", humantime::format_duration(*.timeout))]
     TimedOut {
@@ -83,6 +87,7 @@ impl SourceError {
             SourceError::Connect(_)
             | SourceError::Rejected(_)
             | SourceError::Broken { .. }
+            | SourceError::Unavailable { .. }
             | SourceError::TimedOut { .. } => None,
             SourceError::Query(error) => Some(error),
             SourceError::Interrupted { error, .. } => Some(error),
@@ -104,7 +109,7 @@ impl SourceError {
     /// wrong: worth retrying later.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            SourceError::Connect(_) => true,
+            SourceError::Connect(_) | SourceError::Unavailable { .. } => true,
             _ => match self.sqlstate() {
                 Some(state) => {
                     let code = state.code();

@@ -636,3 +636,25 @@ fn sqlite_cli_resume_continues_a_broken_file_byte_for_byte() {
     crate::harness::assert_bytes_eq(std::fs::read(&resumed).unwrap(), &whole);
     file.assert_unchanged();
 }
+
+#[test]
+fn sqlite_a_file_that_vanishes_makes_the_database_unavailable() {
+    let file = keyed_file();
+    let server = TestServer::start(&file.url(), KEYED_CONFIG);
+    assert_eq!(http::get(server.addr(), "/readyz").status, 200);
+    let moved = file.path().with_file_name("moved.db");
+    std::fs::rename(file.path(), &moved).unwrap();
+
+    let ready = http::get(server.addr(), "/readyz");
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.json()["error"]["code"], "database_unavailable");
+    let download = http::get(server.addr(), "/datasets/items.csv");
+    assert_eq!(download.status, 503);
+    assert_eq!(download.json()["error"]["code"], "database_unavailable");
+    // Never created anew.
+    assert!(!file.path().exists());
+
+    std::fs::rename(&moved, file.path()).unwrap();
+    assert_eq!(http::get(server.addr(), "/readyz").status, 200);
+    file.assert_unchanged();
+}

@@ -115,7 +115,7 @@ impl Sqlite {
     ) -> Result<T, SourceError> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let connection = connect(&path).map_err(|error| failed(0, &error))?;
+            let connection = connect(&path).map_err(|error| unavailable(&path, &error))?;
             work(&connection)
         })
         .await
@@ -123,6 +123,14 @@ impl Sqlite {
             rows: 0,
             reason: format!("the SQLite thread failed: {error}"),
         })?
+    }
+}
+
+/// The file at `path` cannot be opened now (it was removed, or its folder's rights
+/// changed since start-up).
+fn unavailable(path: &Path, error: &rusqlite::Error) -> SourceError {
+    SourceError::Unavailable {
+        reason: format!("cannot open the SQLite file {}: {error}", path.display()),
     }
 }
 
@@ -145,13 +153,14 @@ impl Source for Sqlite {
     ) -> BoxFuture<'a, Result<SourceRows, SourceError>> {
         Box::pin(async move {
             let path = self.path.clone();
-            let connection = tokio::task::spawn_blocking(move || connect(&path))
-                .await
-                .map_err(|error| SourceError::Broken {
-                    rows: 0,
-                    reason: format!("the SQLite thread failed: {error}"),
-                })?
-                .map_err(|error| failed(0, &error))?;
+            let connection = tokio::task::spawn_blocking(move || {
+                connect(&path).map_err(|error| unavailable(&path, &error))
+            })
+            .await
+            .map_err(|error| SourceError::Broken {
+                rows: 0,
+                reason: format!("the SQLite thread failed: {error}"),
+            })??;
             let timed_out = Arc::new(AtomicBool::new(false));
             let mut guard = Interrupt::new(
                 connection.get_interrupt_handle(),
@@ -287,8 +296,7 @@ impl Source for Sqlite {
             tokio::time::timeout(within, check)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(SourceError::Broken {
-                        rows: 0,
+                    Err(SourceError::Unavailable {
                         reason: format!("the SQLite file did not answer within {within:?}"),
                     })
                 })
