@@ -356,6 +356,14 @@ fn sqlite_a_client_that_leaves_during_a_long_sort_stops_the_reader() {
         "the reader took {stopped:?} to stop"
     );
     assert_eq!(sqlite.interrupts(), 1);
+    // /metrics counts it with the process's query cancels.
+    let metrics = http::get(server.addr, "/metrics");
+    let sent = metrics
+        .text()
+        .lines()
+        .find_map(|line| line.strip_prefix("rowpipe_query_cancels_total{result=\"sent\"} "))
+        .expect("the cancel count in /metrics");
+    assert!(sent.trim().parse::<u64>().unwrap() >= 1, "{sent}");
     file.assert_unchanged();
 }
 

@@ -12,6 +12,14 @@ use std::time::Duration;
 
 use rusqlite::InterruptHandle;
 
+/// Exports interrupted because they were dropped, in this process (every source's).
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many SQLite exports dropped guards have interrupted since the process started.
+pub fn interrupt_count() -> u64 {
+    INTERRUPTS.load(Ordering::Relaxed)
+}
+
 /// Interrupts a SQLite export when dropped before [`Interrupt::finish`], or when its
 /// `statement_timeout` passes.
 pub(super) struct Interrupt {
@@ -67,6 +75,7 @@ impl Drop for Interrupt {
             // A no-op once the reader closed its connection.
             self.handle.interrupt();
             self.interrupts.fetch_add(1, Ordering::SeqCst);
+            INTERRUPTS.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

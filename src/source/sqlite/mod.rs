@@ -35,6 +35,7 @@ use futures_util::{StreamExt, stream};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use guard::interrupt_count;
 pub use rows::SqliteRows;
 
 use super::{
