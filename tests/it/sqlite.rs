@@ -666,3 +666,46 @@ fn sqlite_a_file_that_vanishes_makes_the_database_unavailable() {
     assert_eq!(http::get(server.addr(), "/readyz").status, 200);
     file.assert_unchanged();
 }
+
+/// `VmRSS` of a process, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A client that stops reading stops the reader thread (the bounded channel is full)
+/// instead of rowpipe buffering rows: the server's memory stays flat.
+#[test]
+fn sqlite_a_stalled_client_keeps_server_memory_flat() {
+    let file = SqliteFile::create("endless.db", "CREATE TABLE unused (x);");
+    // Endless, and streamed: a recursive CTE hands over each row as it makes it.
+    let server = ServeProcess::start_with_config(
+        &file.url(),
+        r#"
+[[dataset]]
+name = "endless"
+sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x, printf('%200d', x) AS pad FROM c"
+"#,
+    );
+    let mut download = http::Download::start(server.addr(), "/datasets/endless.csv");
+    assert_eq!(download.status(), 200);
+    download.read_body_bytes(64 * 1024);
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_then = resident_kib(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_now = resident_kib(server.pid());
+    assert!(
+        rss_now < rss_then + 4 * 1024,
+        "server memory grew while the client stalled: {rss_then} KiB -> {rss_now} KiB"
+    );
+    // It still streams once the client reads again.
+    let before = download.body_bytes_read();
+    download.read_body_bytes(before + 4 * 1024 * 1024);
+    assert!(download.body_bytes_read() >= before + 4 * 1024 * 1024);
+    download.disconnect();
+    file.assert_unchanged();
+}
