@@ -380,6 +380,10 @@ statement_timeout = "300ms"
 [[dataset]]
 name = "sorted"
 sql = "{LONG_SORT}"
+
+[[dataset]]
+name = "endless"
+sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
 "#
         ),
     );
@@ -400,6 +404,17 @@ sql = "{LONG_SORT}"
             .contains("statement_timeout"),
         "{error}"
     );
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // After the first byte: a transfer that breaks off, never one that ends as complete.
+    let started = Instant::now();
+    let endless = http::get(server.addr(), "/datasets/endless.csv");
+    assert_eq!(endless.status, 200);
+    assert!(
+        !endless.complete,
+        "a timed-out download must not end as complete"
+    );
+    assert!(endless.body.len() > 64 * 1024);
     assert!(started.elapsed() < Duration::from_secs(3));
     file.assert_unchanged();
 }
