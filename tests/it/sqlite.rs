@@ -551,6 +551,17 @@ fn sqlite_serve_with_a_file_offers_every_table_and_view() {
             .cloned()
     };
     assert_eq!(key("orders"), Some(serde_json::json!("id")));
+    let columns = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|dataset| dataset["name"] == "orders")
+        .unwrap()["columns"]
+        .clone();
+    assert_eq!(
+        columns,
+        serde_json::json!([{"name": "id", "type": "integer"}, {"name": "total", "type": "real"}])
+    );
     assert_eq!(key("tags"), None);
     assert_eq!(key("big_orders"), None);
 
@@ -722,5 +733,65 @@ sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x,
     download.read_body_bytes(before + 4 * 1024 * 1024);
     assert!(download.body_bytes_read() >= before + 4 * 1024 * 1024);
     download.disconnect();
+    file.assert_unchanged();
+}
+
+#[test]
+fn sqlite_bad_inputs_are_answered_as_on_postgresql() {
+    let file = keyed_file();
+    let server = TestServer::start(
+        &file.url(),
+        &format!(
+            r#"{KEYED_CONFIG}
+[[dataset]]
+name = "twice"
+sql = "SELECT 1 AS a, 2 AS a, 3 AS b"
+
+[[dataset]]
+name = "wrong_key"
+sql = "SELECT id FROM items"
+key = "nope"
+
+[[dataset]]
+name = "broken_sql"
+sql = "SELEC id FROM items"
+
+[[dataset]]
+name = "two_statements"
+sql = "SELECT 1; SELECT 2"
+
+[[dataset]]
+name = "null_keys"
+sql = "SELECT NULL AS k UNION ALL SELECT NULL"
+key = "k"
+"#
+        ),
+    );
+    let expect = |path: &str, status: u16, code: &str| {
+        let response = http::get(server.addr(), path);
+        assert_eq!(
+            response.status,
+            status,
+            "{path}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        let error = response.json()["error"].clone();
+        assert_eq!(error["code"], code, "{path}: {error}");
+        error["message"].as_str().unwrap().to_owned()
+    };
+    expect("/datasets/twice.csv?columns=a", 400, "ambiguous_column");
+    let ok = http::get(server.addr(), "/datasets/twice.csv?columns=b");
+    assert_eq!(ok.text(), "b\n3\n");
+    expect("/datasets/wrong_key.csv", 500, "invalid_dataset");
+    let message = expect("/datasets/broken_sql.csv", 500, "query_failed");
+    assert!(
+        message.contains("broken_sql") && message.contains("syntax error"),
+        "{message}"
+    );
+    expect("/datasets/two_statements.csv", 500, "query_failed");
+    expect("/datasets/items.csv?limit=-1", 400, "invalid_limit");
+    expect("/datasets/cheap.csv", 400, "missing_parameter");
+    expect("/datasets/twice.csv?after=1", 400, "not_resumable");
+    expect("/datasets/null_keys.csv", 500, "invalid_key");
     file.assert_unchanged();
 }
