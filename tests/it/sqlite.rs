@@ -795,3 +795,55 @@ key = "k"
     expect("/datasets/null_keys.csv", 500, "invalid_key");
     file.assert_unchanged();
 }
+
+/// 300,000 rows of about 200 bytes: far more than the channel, hyper and the socket
+/// buffers hold, so a download that stalls keeps its read transaction open.
+const BIG_SQL: &str = "CREATE TABLE big (id INTEGER PRIMARY KEY, pad TEXT);
+     WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)
+     INSERT INTO big SELECT x, printf('%200d', x) FROM c;";
+
+/// Starts a download of `big` on a server over `file`, and reads its first bytes only.
+fn stalled_download(file: &SqliteFile) -> (TestServer, http::Download) {
+    let server = TestServer::start(
+        &file.url(),
+        "[[dataset]]\nname = \"big\"\nsql = \"SELECT * FROM big\"\n",
+    );
+    let mut download = http::Download::start(server.addr(), "/datasets/big.csv");
+    assert_eq!(download.status(), 200);
+    download.read_body_bytes(64 * 1024);
+    (server, download)
+}
+
+/// A writer's connection to `file` that gives up on a lock after 200 ms.
+fn writer(file: &SqliteFile) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(file.path()).unwrap();
+    connection.busy_timeout(Duration::from_millis(200)).unwrap();
+    connection
+}
+
+#[test]
+fn sqlite_in_wal_mode_writers_go_on_and_the_download_keeps_its_snapshot() {
+    let file = SqliteFile::create("wal.db", &format!("PRAGMA journal_mode = WAL; {BIG_SQL}"));
+    let (_server, download) = stalled_download(&file);
+    writer(&file)
+        .execute("INSERT INTO big VALUES (300001, 'new')", [])
+        .expect("a writer goes on while a download runs in WAL mode");
+    let body = download.finish();
+    assert!(body.complete);
+    // The snapshot of when the download started: without the new row.
+    assert_eq!(body.text().lines().count(), 300_001);
+    assert!(!body.text().contains("\n300001,"));
+}
+
+#[test]
+fn sqlite_with_a_rollback_journal_a_running_download_blocks_writers() {
+    let file = SqliteFile::create("journal.db", BIG_SQL);
+    let (_server, download) = stalled_download(&file);
+    let refused = writer(&file).execute("INSERT INTO big VALUES (300001, 'new')", []);
+    let error = refused.expect_err("the download's shared lock keeps the writer out");
+    assert!(error.to_string().contains("locked"), "{error}");
+    let body = download.finish();
+    assert!(body.complete);
+    assert_eq!(body.text().lines().count(), 300_001);
+    file.assert_unchanged();
+}
