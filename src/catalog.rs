@@ -192,10 +192,11 @@ fn default_schemas() -> Vec<String> {
 }
 
 impl Discovery {
-    /// The dataset name of `table` in `schema`.
+    /// The dataset name of `table` in `schema`: the bare name in the default schema
+    /// (PostgreSQL's `public`, a SQLite file's `main`).
     fn dataset_name(schema: &str, table: &str) -> String {
         match schema {
-            "public" => table.to_owned(),
+            "public" | crate::source::sqlite::MAIN_SCHEMA => table.to_owned(),
             _ => format!("{schema}.{table}"),
         }
     }

@@ -17,9 +17,9 @@ use rowpipe::request::{ExportRequest, is_reserved};
 use rowpipe::resume::find_resume_point;
 use rowpipe::sink::file::part_path;
 use rowpipe::sink::{PartMode, SinkError, StdoutOutcome, write_to_file, write_to_stdout};
+use rowpipe::source::postgres::PoolSettings;
 use rowpipe::source::postgres::guard::cancels_settled;
-use rowpipe::source::postgres::{PoolSettings, Postgres, redact_url};
-use rowpipe::source::{Source, SourceError};
+use rowpipe::source::{DatabaseUrl, Source, SourceError, SourceUse};
 use rowpipe::stage::{Limits, StreamError};
 use serde_json::json;
 
@@ -33,7 +33,8 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("query").required(true).args(["sql", "table", "dataset"])))]
 pub struct ExportArgs {
-    /// PostgreSQL connection URL, e.g. postgres://user@host/db (or a key=value string);
+    /// PostgreSQL connection URL, e.g. postgres://user@host/db (or a key=value string), or
+    /// a SQLite file (`sqlite:PATH`, or a path ending in `.db`, `.sqlite`, `.sqlite3`);
     /// overrides the config file's `database.url`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database: Option<String>,
@@ -139,8 +140,9 @@ pub async fn run(args: ExportArgs, config: Config) -> Result<(), CliError> {
         pool_size: 1,
         ..PoolSettings::from_config(&config.database)
     };
-    let source =
-        Postgres::connect(&url, &settings).map_err(|error| CliError::Usage(error.to_string()))?;
+    let source = DatabaseUrl::parse(&url)
+        .open(&settings, SourceUse::Export)
+        .map_err(|error| CliError::Usage(error.to_string()))?;
     if let (Some(_), DatasetQuery::Table(table), None) = (&args.table, &dataset.query, &dataset.key)
     {
         // A whole table named by --table is exported in the order of its primary key, and
@@ -164,7 +166,7 @@ pub async fn run(args: ExportArgs, config: Config) -> Result<(), CliError> {
     let progress = Arc::new(Progress::new());
     let line = ProgressLine::start(progress.clone(), !args.quiet);
     let outcome = tokio::select! {
-        outcome = export(&source, &request, &args, part_mode, &options, &progress) => outcome,
+        outcome = export(&*source, &request, &args, part_mode, &options, &progress) => outcome,
         () = shutdown_signal() => Err(CliError::Interrupted),
     };
     line.finish();
@@ -255,7 +257,7 @@ fn write_manifest(
         columns: query.columns.clone(),
         limit: query.limit,
         key: query.key.clone(),
-        database: redact_url(url),
+        database: DatabaseUrl::parse(url).redacted(),
         started: started.to_string(),
         finished: jiff::Timestamp::now().to_string(),
         rowpipe: env!("CARGO_PKG_VERSION"),

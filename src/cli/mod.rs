@@ -17,7 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Stream query results out of PostgreSQL as CSV, to files and over HTTP, in constant memory.
+/// Stream query results out of PostgreSQL or a SQLite file as CSV, to files and over HTTP, in
+/// constant memory.
 #[derive(Debug, Parser)]
 #[command(name = "rowpipe", version, about, propagate_version = true)]
 struct Cli {

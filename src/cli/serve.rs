@@ -9,7 +9,7 @@ use rowpipe::catalog::Catalog;
 use rowpipe::config::{Config, DEFAULT_LISTEN};
 use rowpipe::escape::OneLine;
 use rowpipe::server::{self, AppState};
-use rowpipe::source::postgres::redact_url;
+use rowpipe::source::DatabaseUrl;
 
 use super::{CliError, database_url, shutdown_signal};
 
@@ -18,11 +18,12 @@ const STARTUP_PING: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// PostgreSQL connection URL; overrides the config file's `database.url`.
+    /// PostgreSQL connection URL, or a SQLite file (`sqlite:PATH`, or a path ending in
+    /// `.db`, `.sqlite`, `.sqlite3`); overrides the config file's `database.url`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database: Option<String>,
     /// Configuration file (TOML). Without one, every table and view of schema `public` that
-    /// the role can read is offered as a dataset.
+    /// the role can read (of a SQLite file: every table and view) is offered as a dataset.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080, or the config file's `server.listen`].
@@ -58,7 +59,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
     let address = listener.local_addr().unwrap_or(listen);
     tracing::info!(
         address = %address,
-        database = %redact_url(&url),
+        database = %DatabaseUrl::parse(&url).redacted(),
         datasets = match state.catalog() {
             Catalog::Configured(datasets) => datasets.len().to_string(),
             Catalog::Discovered(discovery) => format!("schemas {}", discovery.schemas.join(", ")),

@@ -87,9 +87,14 @@ enum FieldWriting {
     /// Formatted straight into the output, without a scan: the text can never need quotes
     /// (most numbers, dates and times, with the usual options).
     Direct,
-    /// Formatted, prefixed if it looks like a formula (Excel mode, text columns), then
-    /// quoted where needed, or always when `forced`.
-    Checked { forced: bool, formula_guarded: bool },
+    /// Formatted, prefixed if it looks like a formula (Excel mode: every value of a text
+    /// column, or `text_guarded`, the text values of a column that may mix them with
+    /// numbers), then quoted where needed, or always when `forced`.
+    Checked {
+        forced: bool,
+        formula_guarded: bool,
+        text_guarded: bool,
+    },
 }
 
 /// Rows as PostgreSQL's `COPY ... (FORMAT csv, HEADER)` writes them, or as chosen by
@@ -129,6 +134,12 @@ impl CsvEncoder {
                     CsvQuoting::NonNumeric => column.category != Category::Number,
                 };
                 let formula_guarded = settings.excel && column.category == Category::Other;
+                // A column of numbers by its type whose values are text-like in form (a
+                // SQLite column, which may hold text in any row): its text values are
+                // guarded, its numbers are not.
+                let text_guarded = settings.excel
+                    && !formula_guarded
+                    && matches!(column.form, ColumnForm::Native(native) if native.is_plain_text());
                 match column.form {
                     ColumnForm::Native(native)
                         if safe_options
@@ -141,6 +152,7 @@ impl CsvEncoder {
                     _ => FieldWriting::Checked {
                         forced,
                         formula_guarded,
+                        text_guarded,
                     },
                 }
             })
@@ -201,7 +213,11 @@ impl RowEncoder for CsvEncoder {
                 FieldWriting::Checked {
                     forced,
                     formula_guarded,
-                } => (forced, formula_guarded),
+                    text_guarded,
+                } => (
+                    forced,
+                    formula_guarded || (text_guarded && matches!(value, Value::Text(_))),
+                ),
             };
             let mut value = field_text(&self.schema, column, value, &mut self.scratch)?;
             if formula_guarded {

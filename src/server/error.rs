@@ -275,6 +275,8 @@ fn rejected_code(rejected: &Rejected) -> ErrorCode {
         Rejected::UnknownKey { .. } => ErrorCode::InvalidDataset,
         // The dataset's own declaration is wrong: the operator's to fix.
         Rejected::UnknownParamType { .. } => ErrorCode::InvalidDataset,
+        // The dataset's query writes: the operator's to fix.
+        Rejected::NotReadOnly { .. } => ErrorCode::InvalidDataset,
     }
 }
 

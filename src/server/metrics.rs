@@ -6,8 +6,9 @@
 //! value, a path or any other text a client chose.
 //!
 //! Query cancellations are counted where they happen, by the connection guard of whatever
-//! export was abandoned ([`guard::cancel_counts`]), so they are the process's: a client
-//! gone, a download failed mid-stream, a download cut off at shutdown.
+//! export was abandoned ([`guard::cancel_counts`], and a SQLite export's interrupt,
+//! [`sqlite::interrupt_count`]), so they are the process's: a client gone, a download
+//! failed mid-stream, a download cut off at shutdown.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::format::Compression;
 use crate::sink::DownloadEnd;
 use crate::source::PoolStatus;
 use crate::source::postgres::guard;
+use crate::source::sqlite;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DownloadLabels {
@@ -66,7 +68,9 @@ impl Collector for Cancels {
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
-        for (result, count) in [("sent", counts.sent), ("failed", counts.failed)] {
+        // A SQLite interrupt always reaches its database: it is in this process.
+        let sent = counts.sent + sqlite::interrupt_count();
+        for (result, count) in [("sent", sent), ("failed", counts.failed)] {
             let labels = CancelLabels {
                 result: result.to_owned(),
             };

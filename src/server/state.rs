@@ -16,8 +16,8 @@ use super::metrics::SharedMetrics;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::pipeline::ExportOptions;
-use crate::source::Source;
-use crate::source::postgres::{InvalidUrl, PoolSettings, Postgres};
+use crate::source::postgres::PoolSettings;
+use crate::source::{DatabaseUrl, OpenSourceError, Source, SourceUse};
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -96,12 +96,22 @@ impl AppState {
         }
     }
 
-    /// The state a configuration file describes, connected to `database_url`.
+    /// The state a configuration file describes, connected to `database_url` (see
+    /// [`DatabaseUrl`]: PostgreSQL or a SQLite file).
     ///
-    /// No connection is opened yet.
-    pub fn from_config(config: &Config, database_url: &str) -> Result<Self, InvalidUrl> {
+    /// No PostgreSQL connection is opened yet; a SQLite file must exist.
+    pub fn from_config(config: &Config, database_url: &str) -> Result<Self, OpenSourceError> {
         let settings = PoolSettings::from_config(&config.database);
-        let source = Arc::new(Postgres::for_server(database_url, &settings)?);
+        let url = DatabaseUrl::parse(database_url);
+        if let DatabaseUrl::Sqlite(_) = url
+            && let Some(token) = config.tokens.iter().find(|token| token.role.is_some())
+        {
+            return Err(OpenSourceError::RoleWithoutRoles {
+                token: token.name.clone(),
+                role: token.role.clone().unwrap_or_default(),
+            });
+        }
+        let source = url.open(&settings, SourceUse::Server)?;
         let catalog = if config.datasets.is_empty() {
             Catalog::Discovered(config.discovery.clone())
         } else {

@@ -35,6 +35,11 @@ pub enum Rejected {
         value: String,
         message: String,
     },
+    /// The query is not one read-only statement that returns rows (an `INSERT`, an
+    /// `ATTACH`, a `PRAGMA` that sets something): a configuration mistake, refused before
+    /// it runs.
+    #[error("the query is not read-only: {reason}; rowpipe runs only statements that read")]
+    NotReadOnly { reason: String },
 }
 
 /// A failure of a source, before or during streaming.
@@ -58,12 +63,14 @@ pub enum SourceError {
         rows: u64,
         error: tokio_postgres::Error,
     },
-    /// The export waited on the database for longer than its `statement_timeout` in all
-    /// (the time spent waiting for a slow client does not count; see the PostgreSQL
-    /// source's `CopyStream`).
+    /// The export kept rowpipe waiting on the database for longer than its
+    /// `statement_timeout` in all (the time spent waiting for a slow client does not
+    /// count); reported with PostgreSQL's SQLSTATE for a statement timeout, whatever the
+    /// source.
     #[error(
         "query failed after {rows} rows: ERROR 57014: canceling statement due to statement \
-         timeout (rowpipe waited on the database for {limit:?} in all)"
+         timeout (statement_timeout {}: rowpipe waited on the database that long in all)",
+        humantime::format_duration(*.limit)
     )]
     TimedOut {
         rows: u64,
@@ -73,6 +80,10 @@ pub enum SourceError {
     /// some.
     #[error("the source failed after {rows} rows: {reason}")]
     Broken { rows: u64, reason: String },
+    /// A source other than PostgreSQL cannot be reached now (its file vanished or cannot
+    /// be opened, it does not answer): worth retrying later.
+    #[error("the database is unavailable: {reason}")]
+    Unavailable { reason: String },
 }
 
 impl SourceError {
@@ -82,8 +93,9 @@ impl SourceError {
             SourceError::Connect(PoolError::Backend(error)) => Some(error),
             SourceError::Connect(_)
             | SourceError::Rejected(_)
-            | SourceError::TimedOut { .. }
-            | SourceError::Broken { .. } => None,
+            | SourceError::Broken { .. }
+            | SourceError::Unavailable { .. }
+            | SourceError::TimedOut { .. } => None,
             SourceError::Query(error) => Some(error),
             SourceError::Interrupted { error, .. } => Some(error),
         }
@@ -108,7 +120,7 @@ impl SourceError {
     /// wrong: worth retrying later.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            SourceError::Connect(_) => true,
+            SourceError::Connect(_) | SourceError::Unavailable { .. } => true,
             _ => match self.sqlstate() {
                 Some(state) => {
                     let code = state.code();

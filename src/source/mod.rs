@@ -4,13 +4,17 @@
 //! byte pieces and a [`RowDecoder`] for them; and it owns whatever it takes to stop that
 //! query early. It also answers what the server and the CLI ask a database besides
 //! exports: the columns of a query, the tables to publish, whether it is up. PostgreSQL is
-//! [`postgres::Postgres`]; a new source is one module that implements [`Source`].
+//! [`postgres::Postgres`], SQLite [`sqlite::Sqlite`]; a new source is one module that
+//! implements [`Source`], and one arm in [`DatabaseUrl`], the one place that decides which
+//! source a `--database`, `DATABASE_URL` or `[database] url` names.
 
 pub mod error;
 pub mod memory;
 pub mod postgres;
 pub mod rows;
+pub mod sqlite;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +27,81 @@ use crate::progress::Progress;
 pub use error::{Rejected, SourceError};
 pub use postgres::{CopyStream, copy_csv, copy_text};
 pub use rows::{RowDecoder, RowError, SourcePieces, SourceRows};
+
+/// Which database a connection URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A PostgreSQL URL (`postgres://...`) or `key=value` connection string.
+    Postgres(String),
+    /// A SQLite file: `sqlite:PATH` (`sqlite:///abs/path` too), or a path ending in `.db`,
+    /// `.sqlite` or `.sqlite3`.
+    Sqlite(PathBuf),
+}
+
+/// How a source opened by [`DatabaseUrl::open`] is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceUse {
+    /// One export (the CLI): one connection.
+    Export,
+    /// A server: downloads, and a small pool of their own for everything else.
+    Server,
+}
+
+/// The database a URL names cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSourceError {
+    #[error(transparent)]
+    Postgres(#[from] postgres::InvalidUrl),
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::OpenError),
+    /// A token names a database role, and the database has none (SQLite).
+    #[error("token {token:?} names role {role:?}, but a SQLite file has no roles; remove it")]
+    RoleWithoutRoles { token: String, role: String },
+}
+
+impl DatabaseUrl {
+    /// What `url` names. A string with `://` or `=` in it is PostgreSQL's (a `key=value`
+    /// string may well end in `dbname=x.db`), unless it starts with `sqlite:`.
+    pub fn parse(url: &str) -> Self {
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            return DatabaseUrl::Sqlite(PathBuf::from(path));
+        }
+        let looks_like_file = [".db", ".sqlite", ".sqlite3"]
+            .iter()
+            .any(|end| url.ends_with(end));
+        if looks_like_file && !url.contains("://") && !url.contains('=') {
+            return DatabaseUrl::Sqlite(PathBuf::from(url));
+        }
+        DatabaseUrl::Postgres(url.to_owned())
+    }
+
+    /// The database as logs and manifests show it: never a password.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Postgres(url) => postgres::redact_url(url),
+            DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+        }
+    }
+
+    /// The source, with PostgreSQL's pools of `settings`. A PostgreSQL source opens no
+    /// connection yet; a SQLite file is checked now (it must exist and be a database).
+    pub fn open(
+        &self,
+        settings: &postgres::PoolSettings,
+        used: SourceUse,
+    ) -> Result<Arc<dyn Source>, OpenSourceError> {
+        Ok(match (self, used) {
+            (DatabaseUrl::Postgres(url), SourceUse::Export) => {
+                Arc::new(postgres::Postgres::connect(url, settings)?)
+            }
+            (DatabaseUrl::Postgres(url), SourceUse::Server) => {
+                Arc::new(postgres::Postgres::for_server(url, settings)?)
+            }
+            (DatabaseUrl::Sqlite(path), _) => Arc::new(sqlite::Sqlite::open(path.clone())?),
+        })
+    }
+}
 
 /// What a server or a CLI needs from a database.
 ///
@@ -129,4 +208,31 @@ pub struct PoolStatus {
     pub size: usize,
     pub available: usize,
     pub waiting: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_files_are_told_from_postgres_urls() {
+        let sqlite = |path: &str| DatabaseUrl::Sqlite(PathBuf::from(path));
+        assert_eq!(DatabaseUrl::parse("sqlite:data/x"), sqlite("data/x"));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x"), sqlite("/tmp/x"));
+        assert_eq!(DatabaseUrl::parse("orders.db"), sqlite("orders.db"));
+        assert_eq!(DatabaseUrl::parse("/a/b.sqlite"), sqlite("/a/b.sqlite"));
+        assert_eq!(DatabaseUrl::parse("b.sqlite3"), sqlite("b.sqlite3"));
+        for postgres in [
+            "postgres://u@h/x.db",
+            "host=h dbname=x.db",
+            "postgresql:///app",
+            "data.dbx",
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(postgres),
+                DatabaseUrl::Postgres(postgres.to_owned())
+            );
+        }
+        assert_eq!(sqlite("a.db").redacted(), "sqlite:a.db");
+    }
 }

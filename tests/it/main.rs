@@ -29,6 +29,7 @@ mod proofs;
 mod request;
 mod resume;
 mod serve_limits;
+mod sqlite;
 mod tls;
 mod value_datetime;
 mod value_numbers;
