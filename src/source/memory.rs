@@ -18,10 +18,9 @@ use futures_util::{StreamExt, stream};
 
 use super::{
     ColumnInfo, PoolStatus, Rejected, RowDecoder, RowError, RowOptions, Source, SourceError,
-    SourcePieces, SourceRows, TableInfo,
+    SourceRows, TableInfo, column_index,
 };
 use crate::export::ExportQuery;
-use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
 use crate::value::Value;
@@ -157,17 +156,6 @@ impl Source for Memory {
         })
     }
 
-    fn formatted<'a>(
-        &'a self,
-        _sql: &'a str,
-        _role: Option<&'a str>,
-        _format: Format,
-        _statement_timeout: Option<Duration>,
-        _progress: Arc<Progress>,
-    ) -> BoxFuture<'a, Result<Option<SourcePieces>, SourceError>> {
-        Box::pin(async { Ok(None) })
-    }
-
     fn describe<'a>(
         &'a self,
         sql: &'a str,
@@ -254,15 +242,7 @@ struct Plan<'t> {
 impl<'t> Plan<'t> {
     fn new(table: &'t Table, query: &ExportQuery) -> Result<Self, SourceError> {
         let names: Vec<String> = table.columns.iter().map(|(name, _)| name.clone()).collect();
-        let find = |given: &str| {
-            names
-                .iter()
-                .position(|name| name == given)
-                .ok_or_else(|| Rejected::UnknownColumn {
-                    given: given.to_owned(),
-                    valid: names.clone(),
-                })
-        };
+        let find = |given: &str| column_index(&names, given);
         let mut fields: Vec<usize> = match &query.columns {
             Some(columns) => columns
                 .iter()

@@ -120,8 +120,8 @@ pub trait Source: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<SourceRows, SourceError>>;
 
     /// Starts an export the database writes itself, as `format` with its default options
-    /// (rowpipe's copy engine): its bytes, passed through. `Ok(None)`: this source has no
-    /// such path.
+    /// (rowpipe's copy engine): its bytes, passed through. `Ok(None)` (the default): this
+    /// source has no such path.
     fn formatted<'a>(
         &'a self,
         sql: &'a str,
@@ -129,7 +129,10 @@ pub trait Source: Send + Sync + 'static {
         format: Format,
         statement_timeout: Option<Duration>,
         progress: Arc<Progress>,
-    ) -> BoxFuture<'a, Result<Option<SourcePieces>, SourceError>>;
+    ) -> BoxFuture<'a, Result<Option<SourcePieces>, SourceError>> {
+        let _ = (sql, role, format, statement_timeout, progress);
+        Box::pin(async { Ok(None) })
+    }
 
     /// The columns `sql` returns, with `params` parameters of types to be inferred, for
     /// describing a dataset.
@@ -208,6 +211,23 @@ pub struct PoolStatus {
     pub size: usize,
     pub available: usize,
     pub waiting: usize,
+}
+
+/// The index of the column `given` among `names` (a result's column names), for
+/// `columns=` and a key: an unknown name and a name the result has twice are the
+/// request's mistakes.
+pub(crate) fn column_index(names: &[String], given: &str) -> Result<usize, Rejected> {
+    let mut found = names.iter().enumerate().filter(|(_, name)| *name == given);
+    match (found.next(), found.next()) {
+        (Some((index, _)), None) => Ok(index),
+        (Some(_), Some(_)) => Err(Rejected::AmbiguousColumn {
+            given: given.to_owned(),
+        }),
+        (None, _) => Err(Rejected::UnknownColumn {
+            given: given.to_owned(),
+            valid: names.to_vec(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -37,11 +37,14 @@ pub async fn copy_csv(
     statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
-    let session = Session {
-        statement_timeout,
-        role: None,
-    };
-    copy_server_text(pool, sql, "csv", session, progress).await
+    copy_server_text(
+        pool,
+        sql,
+        "csv",
+        Session::timed(statement_timeout),
+        progress,
+    )
+    .await
 }
 
 /// Like [`copy_csv`], in PostgreSQL's text format (tab-separated, `\N`, escapes).
@@ -51,11 +54,14 @@ pub async fn copy_text(
     statement_timeout: Option<Duration>,
     progress: Arc<Progress>,
 ) -> Result<CopyStream, SourceError> {
-    let session = Session {
-        statement_timeout,
-        role: None,
-    };
-    copy_server_text(pool, sql, "text", session, progress).await
+    copy_server_text(
+        pool,
+        sql,
+        "text",
+        Session::timed(statement_timeout),
+        progress,
+    )
+    .await
 }
 
 /// What an export's transaction is opened with.
@@ -65,6 +71,16 @@ pub(super) struct Session<'a> {
     pub statement_timeout: Option<Duration>,
     /// The role it runs as (`SET LOCAL ROLE`).
     pub role: Option<&'a str>,
+}
+
+impl Session<'_> {
+    /// The connection's own role, with `statement_timeout`.
+    fn timed(statement_timeout: Option<Duration>) -> Self {
+        Session {
+            statement_timeout,
+            role: None,
+        }
+    }
 }
 
 /// `format` is one of two constants, never user input.

@@ -45,7 +45,7 @@ use super::types;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{Rejected, RowOptions, SourceError, ValueForm};
+use crate::source::{Rejected, RowOptions, SourceError, ValueForm, column_index};
 use crate::value::datetime::Zone;
 use crate::value::kind::SessionFormat;
 
@@ -248,19 +248,7 @@ impl Plan {
             return Err(Rejected::AfterWithoutKey);
         }
         let names: Vec<String> = described.iter().map(|c| c.name().to_owned()).collect();
-        let find = |given: &str| -> Result<usize, Rejected> {
-            let mut matches = names.iter().enumerate().filter(|(_, name)| *name == given);
-            match (matches.next(), matches.next()) {
-                (Some((index, _)), None) => Ok(index),
-                (Some(_), Some(_)) => Err(Rejected::AmbiguousColumn {
-                    given: given.to_owned(),
-                }),
-                (None, _) => Err(Rejected::UnknownColumn {
-                    given: given.to_owned(),
-                    valid: names.clone(),
-                }),
-            }
-        };
+        let find = |given: &str| column_index(&names, given);
         let selected: Vec<usize> = match &query.columns {
             Some(columns) => columns
                 .iter()

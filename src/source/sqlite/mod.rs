@@ -43,7 +43,6 @@ use super::{
 };
 use crate::catalog::TableName;
 use crate::export::ExportQuery;
-use crate::format::Format;
 use crate::progress::Progress;
 use guard::Interrupt;
 use plan::failed;
@@ -202,17 +201,6 @@ impl Source for Sqlite {
                 pieces: pieces(receiver, guard, completed),
             })
         })
-    }
-
-    fn formatted<'a>(
-        &'a self,
-        _sql: &'a str,
-        _role: Option<&'a str>,
-        _format: Format,
-        _statement_timeout: Option<Duration>,
-        _progress: Arc<Progress>,
-    ) -> BoxFuture<'a, Result<Option<SourcePieces>, SourceError>> {
-        Box::pin(async { Ok(None) })
     }
 
     fn describe<'a>(

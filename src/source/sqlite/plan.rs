@@ -13,7 +13,7 @@ use rusqlite::{Connection, Statement};
 use crate::catalog::quote_identifier;
 use crate::export::{BoundParam, ExportQuery};
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{Rejected, SourceError};
+use crate::source::{Rejected, SourceError, column_index};
 use crate::value::datetime::Zone;
 use crate::value::kind::{NativeType, SessionFormat, ValueKind};
 
@@ -137,19 +137,7 @@ impl<'c> Plan<'c> {
                 .collect()
         };
         let names: Vec<String> = described.iter().map(|c| c.name.clone()).collect();
-        let find = |given: &str| -> Result<usize, Rejected> {
-            let mut found = names.iter().enumerate().filter(|(_, name)| *name == given);
-            match (found.next(), found.next()) {
-                (Some((index, _)), None) => Ok(index),
-                (Some(_), Some(_)) => Err(Rejected::AmbiguousColumn {
-                    given: given.to_owned(),
-                }),
-                (None, _) => Err(Rejected::UnknownColumn {
-                    given: given.to_owned(),
-                    valid: names.clone(),
-                }),
-            }
-        };
+        let find = |given: &str| column_index(&names, given);
         let selected: Option<Vec<usize>> = match &query.columns {
             Some(columns) => Some(
                 columns
