@@ -110,4 +110,6 @@ pub mod source;
 #[doc(hidden)]
 pub mod stage;
 #[doc(hidden)]
+pub mod table_name;
+#[doc(hidden)]
 pub mod value;

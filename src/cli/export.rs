@@ -149,7 +149,7 @@ pub async fn run(args: ExportArgs, config: Config) -> Result<(), CliError> {
         // so resumable, as the server's discovered tables are (a configured dataset has the
         // key its config gives it, as it has in the server).
         dataset.key = source
-            .primary_key(&table.to_sql())
+            .primary_key(table)
             .await
             .map_err(|error| CliError::Failed(error.to_string()))?;
     }

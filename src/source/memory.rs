@@ -23,6 +23,7 @@ use super::{
 use crate::export::ExportQuery;
 use crate::progress::Progress;
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
+use crate::table_name::TableName;
 use crate::value::Value;
 use crate::value::datetime::Zone;
 use crate::value::kind::{NativeType, SessionFormat, ValueKind};
@@ -195,7 +196,7 @@ impl Source for Memory {
 
     fn primary_key<'a>(
         &'a self,
-        _table: &'a str,
+        _table: &'a TableName,
     ) -> BoxFuture<'a, Result<Option<String>, SourceError>> {
         Box::pin(async { Ok(None) })
     }

@@ -23,6 +23,7 @@ use futures_util::future::BoxFuture;
 use crate::export::{ExportQuery, Formatting};
 use crate::format::Format;
 use crate::progress::Progress;
+use crate::table_name::TableName;
 
 pub use error::{Rejected, SourceError};
 pub use postgres::{CopyStream, copy_csv, copy_text};
@@ -148,11 +149,10 @@ pub trait Source: Send + Sync + 'static {
         schemas: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<TableInfo>, SourceError>>;
 
-    /// The single-column primary key of `table` (SQL, as [`crate::catalog::TableName`]
-    /// writes it), if it has one.
+    /// The single-column primary key of `table`, if it has one.
     fn primary_key<'a>(
         &'a self,
-        table: &'a str,
+        table: &'a TableName,
     ) -> BoxFuture<'a, Result<Option<String>, SourceError>>;
 
     /// The planner's estimate of how many rows `sql` returns, when the source has one:

@@ -276,3 +276,19 @@ fn a_pausing_client_is_not_failed_by_the_statement_timeout() {
         db.copy_csv("SELECT * FROM wide ORDER BY id"),
     );
 }
+
+/// `statement_timeout = "0s"` is no limit, as PostgreSQL's `0` is: a download that takes
+/// its time completes.
+#[test]
+fn a_zero_statement_timeout_is_no_limit() {
+    let db = database("limits_no_timeout");
+    let server = ServeProcess::start_with_config(
+        db.url(),
+        "[database]\nstatement_timeout = \"0s\"\n\n[[dataset]]\nname = \"slow\"\n\
+         sql = \"SELECT n, pg_sleep(0.1) AS pause FROM generate_series(1, 5) AS n\"\n",
+    );
+    let response = http::get(server.addr(), "/datasets/slow.csv");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.complete);
+    assert_eq!(response.text().lines().count(), 6, "{}", response.text());
+}

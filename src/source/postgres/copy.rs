@@ -126,7 +126,8 @@ pub(super) async fn start_copy<T>(
     let guard = ConnectionGuard::checkout(pool)
         .await
         .map_err(SourceError::Connect)?;
-    let statement_timeout = session.statement_timeout;
+    // `0` is PostgreSQL's "no limit", and so rowpipe's.
+    let statement_timeout = session.statement_timeout.filter(|limit| !limit.is_zero());
     let begin = begin_statement(session);
     let started = async {
         guard.client().batch_execute(&begin).await?;

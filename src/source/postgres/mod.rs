@@ -44,6 +44,7 @@ use crate::export::ExportQuery;
 use crate::format::Format;
 use crate::progress::Progress;
 use crate::schema::Schema;
+use crate::table_name::TableName;
 use crate::value::Value;
 use binary::RowValues;
 
@@ -170,9 +171,9 @@ impl Source for Postgres {
 
     fn primary_key<'a>(
         &'a self,
-        table: &'a str,
+        table: &'a TableName,
     ) -> BoxFuture<'a, Result<Option<String>, SourceError>> {
-        Box::pin(catalog::primary_key(&self.control, table))
+        Box::pin(async move { catalog::primary_key(&self.control, &table.to_sql()).await })
     }
 
     fn estimate_rows<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Option<f64>> {

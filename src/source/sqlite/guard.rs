@@ -40,7 +40,8 @@ impl Interrupt {
         interrupts: Arc<AtomicU64>,
     ) -> Self {
         let handle = Arc::new(handle);
-        let timer = timeout.map(|timeout| {
+        // `0s` is "no limit", as PostgreSQL's `statement_timeout = 0` is.
+        let timer = timeout.filter(|timeout| !timeout.is_zero()).map(|timeout| {
             let handle = handle.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(timeout).await;

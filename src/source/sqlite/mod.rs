@@ -41,9 +41,9 @@ pub use rows::SqliteRows;
 use super::{
     ColumnInfo, PoolStatus, RowOptions, Source, SourceError, SourcePieces, SourceRows, TableInfo,
 };
-use crate::catalog::TableName;
 use crate::export::ExportQuery;
 use crate::progress::Progress;
+use crate::table_name::TableName;
 use guard::Interrupt;
 use plan::failed;
 use reader::{CHANNEL_PIECES, Reading};
@@ -260,13 +260,10 @@ impl Source for Sqlite {
 
     fn primary_key<'a>(
         &'a self,
-        table: &'a str,
+        table: &'a TableName,
     ) -> BoxFuture<'a, Result<Option<String>, SourceError>> {
-        let table = table.parse::<TableName>();
+        let table = table.clone();
         Box::pin(self.with_connection(move |connection| {
-            let Ok(table) = table else {
-                return Ok(None);
-            };
             let schema = table.schema.as_deref().unwrap_or(MAIN_SCHEMA);
             integer_primary_key(connection, schema, &table.name)
         }))

@@ -10,7 +10,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, Statement};
 
-use crate::catalog::quote_identifier;
+use crate::escape::quote_identifier;
 use crate::export::{BoundParam, ExportQuery};
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
 use crate::source::{Rejected, SourceError, column_index};
