@@ -20,7 +20,10 @@ use crate::value::{Value, ValueError};
 /// Turns a result's rows into one output format.
 ///
 /// The caller writes [`begin`](Self::begin) once, then every row, then
-/// [`end`](Self::end), all into buffers it hands on in order.
+/// [`end`](Self::end), all into buffers it hands on in order. An encoder need not write
+/// each row at once: a columnar format may keep rows back and write them in groups, as
+/// long as what it keeps is bounded in bytes (memory must not grow with the result) and
+/// `end` writes the rest.
 pub trait RowEncoder: Send {
     /// What comes before the first row: a header line, an opening bracket, a byte-order
     /// mark, or nothing.
