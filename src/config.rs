@@ -251,6 +251,9 @@ pub struct ServerConfig {
     /// Downloads running at once at most; more are answered 503 at once. Default: the
     /// pool's size, so that no download waits for a connection.
     pub max_downloads: Option<usize>,
+    /// Downloads running at once from one client address at most; more are answered 503
+    /// at once. Default: no limit of its own (behind a proxy every client is the proxy).
+    pub max_downloads_per_client: Option<usize>,
     /// After a shutdown signal, how long downloads still running may go on before they are
     /// cut off (and so fail visibly for their clients).
     #[serde(default = "default_shutdown_grace", deserialize_with = "duration")]
@@ -274,6 +277,7 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_downloads: None,
+            max_downloads_per_client: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             protect_readyz: false,
             tls_cert: None,
@@ -458,6 +462,10 @@ impl Config {
         for (key, value) in [
             ("server.max_connections", Some(self.server.max_connections)),
             ("server.max_downloads", self.server.max_downloads),
+            (
+                "server.max_downloads_per_client",
+                self.server.max_downloads_per_client,
+            ),
         ] {
             if value == Some(0) {
                 return Err((key.into(), "expected at least 1".into()));

@@ -66,7 +66,13 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
         },
         "rowpipe serving on {scheme}://{address}/datasets",
     );
-    if !address.ip().is_loopback() {
+    if !address.ip().is_loopback() && !config.tokens.is_empty() && scheme == "http" {
+        tracing::warn!(
+            address = %address,
+            "listening beyond this machine over plain HTTP: bearer tokens cross the network \
+             in clear text; set [server] tls_cert and tls_key, or put a TLS proxy in front"
+        );
+    } else if !address.ip().is_loopback() && config.tokens.is_empty() {
         tracing::warn!(
             address = %address,
             "listening beyond this machine without authentication: anyone who can reach \

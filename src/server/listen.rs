@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Extension;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -35,7 +36,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = state.server().clone();
     let tls = super::tls::acceptor(&limits).map_err(std::io::Error::other)?;
-    let service = TowerToHyperService::new(app(state));
+    let router = app(state);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
@@ -65,12 +66,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let stream = StallGuard::new(stream, limits.send_timeout);
-        let (http, service, watcher, tls) = (
-            http.clone(),
-            service.clone(),
-            graceful.watcher(),
-            tls.clone(),
-        );
+        // Each request of the connection carries its client's address.
+        let service = TowerToHyperService::new(router.clone().layer(Extension(ClientAddr(peer))));
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         let handshake_timeout = limits.header_read_timeout;
         connections.spawn(async move {
             let served = match tls {
@@ -122,3 +120,7 @@ pub async fn serve(
         }
     }
 }
+
+/// The address a request's connection came from, in its extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::accept_encoding::{self, NotAcceptable};
 use super::auth::{Caller, Refusal};
 use super::error::ErrorReport;
+use super::listen::ClientAddr;
 use super::openapi;
 use super::request_id::{self, RequestId};
 use super::route::{NOT_UNRESERVED, Route};
@@ -246,6 +247,9 @@ async fn download(
     } = parts;
     let request_id = extensions.get::<RequestId>();
     let caller = extensions.get::<Caller>();
+    let client = extensions
+        .get::<ClientAddr>()
+        .map(|ClientAddr(addr)| addr.ip());
     // Cheap refusals first: neither needs the database.
     if version < Version::HTTP_11 {
         return Err(ApiError::HttpVersion {
@@ -301,7 +305,7 @@ async fn download(
     }
     // Past a limit on downloads at once the answer is an immediate 503, never a wait. The
     // slots are held by the body, so they are free again however the download ends.
-    let admission = state.admit(&dataset.name)?;
+    let admission = state.admit(&dataset.name, client)?;
     let mut options = state.export().clone();
     options.limits.max_rows = dataset.max_rows;
     // Before the export takes its connection: with every connection busy, the estimate
@@ -356,6 +360,7 @@ async fn download(
         first_byte,
         progress,
         token: caller.map(|caller| caller.name.clone()),
+        client,
     };
     let with_trailers = wants_trailers(&headers);
     let mut response = http_body(body, log, with_trailers).into_response();

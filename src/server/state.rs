@@ -7,7 +7,8 @@
 //! behind downloads), and a download takes one connection of the download pool, once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -34,8 +35,13 @@ struct Shared {
     server: ServerConfig,
     downloads: Limit,
     per_dataset: HashMap<String, Limit>,
+    /// `[server] max_downloads_per_client`, and the slots of the clients downloading now.
+    per_client: Option<(usize, Mutex<ClientSlots>)>,
     metrics: SharedMetrics,
 }
+
+/// The download slots of each client address with downloads running.
+type ClientSlots = HashMap<IpAddr, Arc<Semaphore>>;
 
 /// A bound on downloads running at once.
 struct Limit {
@@ -56,7 +62,7 @@ impl Limit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{running} downloads {scope} are running, the most allowed at once; retry shortly")]
 pub struct Busy {
-    /// `"on this server"` or `"of dataset \"name\""`.
+    /// `"on this server"`, `"of dataset \"name\""` or `"from 192.0.2.7"`.
     pub scope: String,
     pub running: usize,
 }
@@ -91,6 +97,10 @@ impl AppState {
                     .dataset_limits()
                     .map(|(name, max)| (name.to_owned(), Limit::new(max)))
                     .collect(),
+                per_client: config
+                    .server
+                    .max_downloads_per_client
+                    .map(|max| (max, Mutex::new(HashMap::new()))),
                 metrics: SharedMetrics::default(),
             }),
         }
@@ -149,9 +159,9 @@ impl AppState {
         &self.inner.server
     }
 
-    /// Takes a slot for a download of `dataset`, server-wide and the dataset's own, or
-    /// says which limit is reached.
-    pub fn admit(&self, dataset: &str) -> Result<Admission, Busy> {
+    /// Takes a slot for a download of `dataset` by `client`, server-wide, the dataset's
+    /// own and the client's, or says which limit is reached.
+    pub fn admit(&self, dataset: &str, client: Option<IpAddr>) -> Result<Admission, Busy> {
         let take = |limit: &Limit, scope: String| {
             limit.slots.clone().try_acquire_owned().map_err(|_| Busy {
                 scope,
@@ -161,6 +171,17 @@ impl AppState {
         let mut permits = vec![take(&self.inner.downloads, "on this server".to_owned())?];
         if let Some(limit) = self.inner.per_dataset.get(dataset) {
             permits.push(take(limit, format!("of dataset {dataset:?}"))?);
+        }
+        if let (Some((max, clients)), Some(client)) = (&self.inner.per_client, client) {
+            // Under the lock, so that forgetting an idle client cannot race a new download.
+            let mut clients = clients.lock().unwrap_or_else(PoisonError::into_inner);
+            // Forget the clients with nothing running, so the map stays small.
+            clients.retain(|_, slots| slots.available_permits() < *max);
+            let slots = clients
+                .entry(client)
+                .or_insert_with(|| Arc::new(Semaphore::new(*max)))
+                .clone();
+            permits.push(take(&Limit { slots, max: *max }, format!("from {client}"))?);
         }
         Ok(Admission { _permits: permits })
     }

@@ -46,6 +46,8 @@ pub struct DownloadLog {
     pub on_end: Option<EndHook>,
     /// The name of the token the download was asked with (never the token).
     pub token: Option<String>,
+    /// The client's address.
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Called once when a download ends, however it ends.
@@ -162,6 +164,7 @@ where
             Some(Err(error)) => tracing::error!(
                 dataset = %OneLine(&log.dataset),
                 token = log.token.as_deref(),
+                client = log.client.map(tracing::field::display),
                 format = %log.format,
                 compression = log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
@@ -177,6 +180,7 @@ where
             None => tracing::info!(
                 dataset = %OneLine(&log.dataset),
                 token = log.token.as_deref(),
+                client = log.client.map(tracing::field::display),
                 format = %log.format,
                 compression = log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),
@@ -213,6 +217,7 @@ impl<S> Drop for Observed<S> {
             tracing::warn!(
                 dataset = %OneLine(&self.log.dataset),
                 token = self.log.token.as_deref(),
+                client = self.log.client.map(tracing::field::display),
                 format = %self.log.format,
                 compression = self.log.compression.map_or("none", Compression::name),
                 rows = progress.rows(),

@@ -252,3 +252,51 @@ fn a_tokens_role_lets_row_level_security_decide() {
     // No role: the connection's own, which owns the table and sees every row.
     assert_eq!(notes(&admin), "id,body\n1,a1\n2,b1\n3,a2\n");
 }
+
+/// Listening beyond this machine: without tokens, a warning that anyone may download;
+/// with tokens over plain HTTP, a warning that they cross the network in clear text.
+#[test]
+fn listening_beyond_loopback_warns_as_the_setup_deserves() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let db = database();
+    let (_, entry) = new_token("anyone");
+    let dir = tempfile::tempdir().unwrap();
+    for (config, warning) in [
+        ("", "without authentication"),
+        (entry.as_str(), "clear text"),
+    ] {
+        let path = dir.path().join("rowpipe.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = rowpipe()
+            .args(["serve", "--database", db.url(), "--listen", "0.0.0.0:0"])
+            .arg("--config")
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read the log on a thread of its own, so that a missing warning fails the test
+        // instead of waiting for a line that never comes.
+        let (lines, received) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = String::new();
+        while let Ok(line) = received.recv_timeout(std::time::Duration::from_secs(10)) {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(warning) {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(log.contains(warning), "{warning}: {log}");
+    }
+}

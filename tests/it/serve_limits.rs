@@ -292,3 +292,43 @@ fn a_zero_statement_timeout_is_no_limit() {
     assert!(response.complete);
     assert_eq!(response.text().lines().count(), 6, "{}", response.text());
 }
+
+/// `max_downloads_per_client`: a second download from the same address is answered 503
+/// at once while the first runs, and admitted again once it ends; the log line of each
+/// download names its client.
+#[test]
+fn one_client_address_is_limited_on_its_own() {
+    let db = database("limits_per_client");
+    let server = ServeProcess::start_with_config(
+        db.url(),
+        &config("pool_size = 4", "max_downloads_per_client = 1"),
+    );
+    let mut first = Download::start(server.addr(), "/datasets/endless.csv");
+    assert_eq!(first.status(), 200);
+    first.read_body_bytes(1000);
+    let second = http::get(server.addr(), "/datasets/small.csv");
+    assert_eq!(second.status, 503, "{}", second.text());
+    let body = second.json();
+    assert_eq!(body["error"]["code"], "too_many_downloads", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from 127.0.0.1"),
+        "{body}"
+    );
+    assert!(second.header("retry-after").is_some());
+    first.disconnect();
+    let again = poll_until(Duration::from_secs(5), || {
+        http::get(server.addr(), "/datasets/small.csv").status == 200
+    });
+    assert!(
+        again.is_some(),
+        "the client's slot is free once its download ended"
+    );
+    let lines = server.settled_log_lines("download", Duration::from_secs(5));
+    assert!(
+        lines.iter().any(|line| line.contains("client=127.0.0.1")),
+        "{lines:#?}"
+    );
+}
