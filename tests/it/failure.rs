@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::harness::http::{Download, Unanswered};
 use crate::harness::server::log_number;
 use crate::harness::{
-    ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, http, poll_until, rowpipe,
-    wait_for_exit,
+    ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, http, poll_until, resident_kib,
+    rowpipe, wait_for_exit,
 };
 
 /// A query that streams for far longer than any test runs (about 10 GB of CSV), starting at
@@ -459,16 +459,6 @@ fn a_stalled_client_makes_the_database_wait() {
         "the stalled query is cancelled",
         || db.active_queries() == 0,
     );
-}
-
-/// `VmRSS` of a process, in KiB.
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
 }
 
 /// Pooled connections that the server dropped while they sat idle (a restart, an idle

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use rowpipe::catalog::{Catalog, Dataset, DatasetQuery};
 use rowpipe::pipeline::ExportOptions;
-use rowpipe::server::{AppState, serve};
+use rowpipe::server::AppState;
 use rowpipe::source::memory::{Cell, CellKind, Memory, Table};
 
 use crate::harness::http::{self, Download};
-use crate::harness::{curl, poll_until};
+use crate::harness::{TestServer, curl, poll_until};
 
 /// Row `id`'s name: with commas, quotes and line breaks now and then, or empty.
 fn name(id: i64) -> String {
@@ -57,9 +57,8 @@ fn dataset(name: &str, table: &str, key: Option<&str>, max_rows: Option<u64>) ->
 /// A server on a loopback port over `memory`, with datasets `people` (keyed by `id`),
 /// `capped` (at most 10 rows), `breaking` (fails after 30,000 rows) and `big`.
 struct MemoryServer {
-    addr: SocketAddr,
+    server: TestServer,
     memory: Arc<Memory>,
-    _runtime: tokio::runtime::Runtime,
 }
 
 impl MemoryServer {
@@ -77,21 +76,14 @@ impl MemoryServer {
             dataset("big", "big", None, None),
         ]);
         let state = AppState::new(memory.clone(), catalog, ExportOptions::default());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("a loopback port");
-        let addr = listener.local_addr().unwrap();
-        runtime.spawn(serve(listener, state, std::future::pending()));
         Self {
-            addr,
+            server: TestServer::serving(state),
             memory,
-            _runtime: runtime,
         }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.addr()
     }
 }
 
@@ -117,7 +109,7 @@ fn parse_csv(body: &[u8]) -> Vec<Vec<String>> {
 #[test]
 fn a_download_is_every_row_in_every_format() {
     let server = MemoryServer::start();
-    let csv = http::get(server.addr, "/datasets/people.csv");
+    let csv = http::get(server.addr(), "/datasets/people.csv");
     assert_eq!(csv.status, 200);
     assert!(csv.complete);
     assert!(
@@ -126,7 +118,7 @@ fn a_download_is_every_row_in_every_format() {
     );
     assert_eq!(parse_csv(&csv.body), expected_csv(100, 1));
 
-    let jsonl = http::get(server.addr, "/datasets/people.jsonl");
+    let jsonl = http::get(server.addr(), "/datasets/people.jsonl");
     let lines: Vec<serde_json::Value> = jsonl
         .text()
         .lines()
@@ -142,22 +134,22 @@ fn a_download_is_every_row_in_every_format() {
 #[test]
 fn bad_requests_and_limits_are_answered_before_the_first_byte() {
     let server = MemoryServer::start();
-    let unknown = http::get(server.addr, "/datasets/people.csv?columns=nope");
+    let unknown = http::get(server.addr(), "/datasets/people.csv?columns=nope");
     assert_eq!(unknown.status, 400);
     assert_eq!(unknown.json()["error"]["code"], "unknown_column");
 
-    let capped = http::get(server.addr, "/datasets/capped.csv");
+    let capped = http::get(server.addr(), "/datasets/capped.csv");
     assert_eq!(capped.status, 500);
     assert_eq!(capped.json()["error"]["code"], "limit_exceeded");
 
-    let after_without_key = http::get(server.addr, "/datasets/capped.csv?after=3");
+    let after_without_key = http::get(server.addr(), "/datasets/capped.csv?after=3");
     assert_eq!(after_without_key.status, 400);
 }
 
 #[test]
 fn a_failure_mid_stream_aborts_the_transfer() {
     let server = MemoryServer::start();
-    let url = format!("http://{}/datasets/breaking.csv", server.addr);
+    let url = format!("http://{}/datasets/breaking.csv", server.addr());
     let output = curl(&[&url]);
     assert_eq!(output.status.code(), Some(18), "curl: partial file");
     let rows = output.stdout.iter().filter(|&&byte| byte == b'\n').count();
@@ -167,7 +159,7 @@ fn a_failure_mid_stream_aborts_the_transfer() {
 #[test]
 fn a_client_that_leaves_stops_the_export() {
     let server = MemoryServer::start();
-    let mut download = Download::start(server.addr, "/datasets/big.csv");
+    let mut download = Download::start(server.addr(), "/datasets/big.csv");
     assert_eq!(download.status(), 200);
     download.read_body_bytes(100_000);
     assert_eq!(server.memory.abandoned(), 0);
@@ -181,14 +173,14 @@ fn a_client_that_leaves_stops_the_export() {
 #[test]
 fn after_a_key_resumes_where_a_download_stopped() {
     let server = MemoryServer::start();
-    let first = http::get(server.addr, "/datasets/people.csv?limit=40");
-    let rest = http::get(server.addr, "/datasets/people.csv?after=40");
+    let first = http::get(server.addr(), "/datasets/people.csv?limit=40");
+    let rest = http::get(server.addr(), "/datasets/people.csv?after=40");
     let mut rows = parse_csv(&first.body);
     assert_eq!(rows.len(), 40);
     rows.extend(parse_csv(&rest.body));
     assert_eq!(rows, expected_csv(100, 1));
     // Only some columns, the key left out: still in key order, still checked.
-    let names = http::get(server.addr, "/datasets/people.csv?columns=name&after=97");
+    let names = http::get(server.addr(), "/datasets/people.csv?columns=name&after=97");
     assert_eq!(
         names.text(),
         "name\n\"\"\nplain99\n\"person 100, \"\"the 100th\"\"\"\n"

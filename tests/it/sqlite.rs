@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use rowpipe::catalog::{Catalog, Dataset, DatasetQuery};
 use rowpipe::pipeline::ExportOptions;
-use rowpipe::server::{AppState, serve};
+use rowpipe::server::AppState;
 use rowpipe::source::sqlite::Sqlite;
 
 use crate::harness::http::{self, Unanswered};
-use crate::harness::{ServeProcess, TestServer, cluster, poll_until, rowpipe, run, run_ok};
+use crate::harness::{
+    ServeProcess, TestServer, cluster, poll_until, resident_kib, rowpipe, run, run_ok,
+};
 
 /// A query that sorts 20,000,000 generated rows before its first row: about 5 s of one
 /// step, in which only an interrupt stops SQLite.
@@ -294,48 +296,27 @@ sql = "PRAGMA user_version = 7"
     assert!(!missing.exists(), "a missing file must not be created");
 }
 
-/// A server over `sqlite` with the datasets `sorted` (a long sort) and `t`.
-struct SqliteServer {
-    addr: std::net::SocketAddr,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl SqliteServer {
-    fn start(sqlite: Arc<Sqlite>) -> Self {
-        let dataset = |name: &str, sql: &str| Dataset {
-            name: name.into(),
-            description: None,
-            query: DatasetQuery::Sql(sql.into()),
-            params: Vec::new(),
-            key: None,
-            max_rows: None,
-        };
-        let catalog = Catalog::Configured(vec![dataset("sorted", LONG_SORT)]);
-        let state = AppState::new(sqlite, catalog, ExportOptions::default());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("a loopback port");
-        let addr = listener.local_addr().unwrap();
-        runtime.spawn(serve(listener, state, std::future::pending()));
-        Self {
-            addr,
-            _runtime: runtime,
-        }
-    }
+/// A server over `sqlite` with the dataset `sorted` (a long sort).
+fn sqlite_server(sqlite: Arc<Sqlite>) -> TestServer {
+    let dataset = |name: &str, sql: &str| Dataset {
+        name: name.into(),
+        description: None,
+        query: DatasetQuery::Sql(sql.into()),
+        params: Vec::new(),
+        key: None,
+        max_rows: None,
+    };
+    let catalog = Catalog::Configured(vec![dataset("sorted", LONG_SORT)]);
+    TestServer::serving(AppState::new(sqlite, catalog, ExportOptions::default()))
 }
 
 #[test]
 fn sqlite_a_client_that_leaves_during_a_long_sort_stops_the_reader() {
     let file = SqliteFile::create("sort.db", "CREATE TABLE unused (x);");
     let sqlite = Arc::new(Sqlite::open(file.path()).unwrap());
-    let server = SqliteServer::start(sqlite.clone());
+    let server = sqlite_server(sqlite.clone());
 
-    let request = Unanswered::send(server.addr, "/datasets/sorted.csv");
+    let request = Unanswered::send(server.addr(), "/datasets/sorted.csv");
     // The reader is inside the sort's first step.
     assert!(
         poll_until(Duration::from_secs(5), || sqlite.readers_running() == 1).is_some(),
@@ -357,7 +338,7 @@ fn sqlite_a_client_that_leaves_during_a_long_sort_stops_the_reader() {
     );
     assert_eq!(sqlite.interrupts(), 1);
     // /metrics counts it with the process's query cancels.
-    let metrics = http::get(server.addr, "/metrics");
+    let metrics = http::get(server.addr(), "/metrics");
     let sent = metrics
         .text()
         .lines()
@@ -691,16 +672,6 @@ fn sqlite_a_file_that_vanishes_makes_the_database_unavailable() {
     std::fs::rename(&moved, file.path()).unwrap();
     assert_eq!(http::get(server.addr(), "/readyz").status, 200);
     file.assert_unchanged();
-}
-
-/// `VmRSS` of a process, in KiB.
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
 }
 
 /// A client that stops reading stops the reader thread (the bounded channel is full)

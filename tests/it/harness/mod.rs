@@ -35,6 +35,6 @@ pub use assert::assert_bytes_eq;
 pub use cli::rowpipe;
 pub use cluster::{Cluster, TestDb, cluster, tcp_cluster, tls_cluster};
 pub use probe::ValueProbe;
-pub use process::{curl, poll_until, run, run_ok, run_with_input, wait_for_exit};
+pub use process::{curl, poll_until, resident_kib, run, run_ok, run_with_input, wait_for_exit};
 pub use psql::{psql_copy, psql_copy_csv, psql_json_array, psql_row_to_json};
 pub use server::{ServeProcess, TestServer};

@@ -227,3 +227,13 @@ pub fn curl(args: &[&str]) -> Output {
         .output()
         .expect("run curl (Debian's curl package)")
 }
+
+/// `VmRSS` of a process, in KiB.
+pub fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}

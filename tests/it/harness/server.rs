@@ -1,7 +1,7 @@
 //! rowpipe's HTTP server for tests: in-process over a real socket, or as the real binary.
 //!
-//! [`TestServer`] builds the router with the library's own `AppState::from_config` and
-//! serves it on `127.0.0.1:0` from a runtime on its own thread, so tests can talk to it with
+//! [`TestServer`] builds the router with the library's own `AppState::from_config` (or
+//! takes an `AppState` made otherwise) and serves it on `127.0.0.1:0` from a runtime on its own thread, so tests can talk to it with
 //! the raw client in [`super::http`]. [`ServeProcess`] runs `rowpipe serve` itself, for tests
 //! that check what the binary prints (its log) or how it exits.
 
@@ -35,6 +35,11 @@ impl TestServer {
             .unwrap_or_else(|error| panic!("test config rejected: {error}"));
         let state = AppState::from_config(&config, db_url)
             .unwrap_or_else(|error| panic!("test database URL rejected: {error}"));
+        Self::serving(state)
+    }
+
+    /// Serves `state` (any source, any catalog).
+    pub fn serving(state: AppState) -> TestServer {
         let listener = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener
             .set_nonblocking(true)
