@@ -104,9 +104,18 @@ async fn authorize(State(state): State<AppState>, mut request: Request, next: Ne
     }
 }
 
-/// Whether the request's caller (if tokens are in use) may read `dataset`.
-fn may_read(caller: Option<&Caller>, dataset: &str) -> bool {
-    caller.is_none_or(|caller| caller.may_read(dataset))
+/// The datasets the request's caller (if tokens are in use) may read, in listing order.
+async fn readable_datasets(
+    state: &AppState,
+    caller: Option<&Caller>,
+) -> Result<Vec<Dataset>, ApiError> {
+    let mut datasets = state
+        .catalog()
+        .datasets(state.source())
+        .await
+        .map_err(|error| ApiError::database(None, error))?;
+    datasets.retain(|dataset| caller.is_none_or(|caller| caller.may_read(&dataset.name)));
+    Ok(datasets)
 }
 
 /// Logs every error response once, with the whole message (the client's body may leave
@@ -149,12 +158,7 @@ async fn list_datasets(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let mut datasets = state
-        .catalog()
-        .datasets(state.source())
-        .await
-        .map_err(|error| ApiError::database(None, error))?;
-    datasets.retain(|dataset| may_read(caller.as_deref(), &dataset.name));
+    let datasets = readable_datasets(&state, caller.as_deref()).await?;
     let mut listing = Vec::with_capacity(datasets.len());
     for dataset in &datasets {
         let mut entry = json!({
@@ -549,12 +553,7 @@ async fn openapi_json(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut datasets = state
-        .catalog()
-        .datasets(state.source())
-        .await
-        .map_err(|error| ApiError::database(None, error))?;
-    datasets.retain(|dataset| may_read(caller.as_deref(), &dataset.name));
+    let datasets = readable_datasets(&state, caller.as_deref()).await?;
     Ok(Json(openapi::document(&datasets)))
 }
 

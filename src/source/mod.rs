@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::table_name::TableName;
 
 pub use error::{Rejected, SourceError};
-pub use postgres::{CopyStream, copy_csv, copy_text};
+pub use postgres::{CopyStream, copy_csv};
 pub use rows::{RowDecoder, RowError, SourcePieces, SourceRows};
 
 /// Which database a connection URL names.

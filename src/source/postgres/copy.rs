@@ -47,23 +47,6 @@ pub async fn copy_csv(
     .await
 }
 
-/// Like [`copy_csv`], in PostgreSQL's text format (tab-separated, `\N`, escapes).
-pub async fn copy_text(
-    pool: &Pool,
-    sql: &str,
-    statement_timeout: Option<Duration>,
-    progress: Arc<Progress>,
-) -> Result<CopyStream, SourceError> {
-    copy_server_text(
-        pool,
-        sql,
-        "text",
-        Session::timed(statement_timeout),
-        progress,
-    )
-    .await
-}
-
 /// What an export's transaction is opened with.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Session<'a> {

@@ -33,7 +33,7 @@ use tokio_postgres::types::Type;
 
 pub use connect::{InvalidUrl, PoolSettings, redact_url};
 use copy::strip_terminator;
-pub use copy::{CopyStream, copy_csv, copy_text};
+pub use copy::{CopyStream, copy_csv};
 pub use copy_binary::{CopyBinaryDecoder, DecodeError, RowRef};
 
 use super::{
