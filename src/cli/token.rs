@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use sha2::{Digest, Sha256};
+use rowpipe::sink::digest::{hex, sha256_hex};
 
 use super::CliError;
 
@@ -30,7 +30,7 @@ pub fn run(args: TokenArgs) -> Result<(), CliError> {
         .and_then(|mut source| source.read_exact(&mut random))
         .map_err(|error| CliError::Failed(format!("cannot read /dev/urandom: {error}")))?;
     let token = format!("rp_{}", hex(&random));
-    let digest = hex(&Sha256::digest(token.as_bytes()));
+    let digest = sha256_hex(token.as_bytes());
     let name = toml::Value::String(name);
     println!("{token}");
     eprintln!(
@@ -39,8 +39,4 @@ pub fn run(args: TokenArgs) -> Result<(), CliError> {
          datasets = [\"*\"]   # or the names of the datasets it may read\n"
     );
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -6,10 +6,9 @@
 //! how much of a guess was right. Tokens are never logged; the token's *name* is, with
 //! each download.
 
-use axum::http::{HeaderMap, header};
-use sha2::{Digest, Sha256};
-
 use crate::config::TokenConfig;
+use crate::sink::digest::sha256_hex;
+use axum::http::{HeaderMap, header};
 
 /// The configured tokens.
 #[derive(Debug, Clone)]
@@ -17,7 +16,8 @@ pub struct Tokens(Vec<Token>);
 
 #[derive(Debug, Clone)]
 struct Token {
-    digest: [u8; 32],
+    /// The token's SHA-256 in lowercase hex, as configured.
+    sha256: String,
     caller: Caller,
 }
 
@@ -59,14 +59,9 @@ impl Tokens {
         let tokens = tokens
             .iter()
             .map(|token| {
-                let mut digest = [0; 32];
-                for (byte, pair) in digest.iter_mut().zip(token.sha256.as_bytes().chunks(2)) {
-                    let hex = std::str::from_utf8(pair).unwrap_or("00");
-                    *byte = u8::from_str_radix(hex, 16).unwrap_or(0);
-                }
                 let all = token.datasets.iter().any(|dataset| dataset == "*");
                 Token {
-                    digest,
+                    sha256: token.sha256.clone(),
                     caller: Caller {
                         name: token.name.clone(),
                         datasets: (!all).then(|| token.datasets.clone()),
@@ -91,13 +86,14 @@ impl Tokens {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(Refusal::Missing);
         }
-        let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        let digest = sha256_hex(token.trim().as_bytes());
         let mut found = None;
         for configured in &self.0 {
+            // Both are 64 hex digits (the config's were checked when it was read).
             let difference = configured
-                .digest
-                .iter()
-                .zip(&digest)
+                .sha256
+                .bytes()
+                .zip(digest.bytes())
                 .fold(0u8, |difference, (a, b)| difference | (a ^ b));
             if difference == 0 {
                 found = Some(&configured.caller);
@@ -114,12 +110,7 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        let hash = |token: &str| {
-            Sha256::digest(token.as_bytes())
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect::<String>()
-        };
+        let hash = |token: &str| sha256_hex(token.as_bytes());
         Tokens::from_config(&[
             TokenConfig {
                 name: "all".into(),
