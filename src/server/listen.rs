@@ -22,6 +22,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tower_layer::Layer;
 
 use super::stall::StallGuard;
 use super::{AppState, app};
@@ -66,8 +67,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let stream = StallGuard::new(stream, limits.send_timeout);
-        // Each request of the connection carries its client's address.
-        let service = TowerToHyperService::new(router.clone().layer(Extension(ClientAddr(peer))));
+        // Each request of the connection carries its client's address (a wrapper around
+        // the shared router: nothing of the router is rebuilt per connection).
+        let service = TowerToHyperService::new(Extension(ClientAddr(peer)).layer(router.clone()));
         let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         let handshake_timeout = limits.header_read_timeout;
         connections.spawn(async move {
