@@ -4,6 +4,7 @@
 //! Exit codes: 0 success (a reader that closed stdout early counts as success), 1 the
 //! export or server failed, 2 bad usage or configuration, 130 interrupted.
 
+mod demo;
 mod export;
 mod manifest;
 mod progress_line;
@@ -38,6 +39,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Make bearer tokens for `rowpipe serve`.
     Token(token::TokenArgs),
+    /// Write the demo database: a shop (orders, customers, products) in a SQLite file.
+    Demo(demo::DemoArgs),
 }
 
 impl Command {
@@ -46,7 +49,7 @@ impl Command {
         match self {
             Command::Export(args) => args.config_path(),
             Command::Serve(args) => args.config_path(),
-            Command::Token(_) => None,
+            Command::Token(_) | Command::Demo(_) => None,
         }
     }
 }
@@ -125,6 +128,10 @@ pub fn main() -> ExitCode {
                     serve::run(args, config).await
                 }
                 Command::Token(args) => token::run(args),
+                Command::Demo(args) => {
+                    init_logging("warn", format);
+                    tokio::task::block_in_place(|| demo::run(args))
+                }
             }
         })
     });

@@ -11,7 +11,7 @@ use rowpipe::escape::OneLine;
 use rowpipe::server::{self, AppState};
 use rowpipe::source::DatabaseUrl;
 
-use super::{CliError, database_url, shutdown_signal};
+use super::{CliError, database_url, demo, shutdown_signal};
 
 /// How long the start-up check waits for the database before serving anyway.
 const STARTUP_PING: Duration = Duration::from_secs(10);
@@ -19,7 +19,9 @@ const STARTUP_PING: Duration = Duration::from_secs(10);
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// PostgreSQL connection URL, or a SQLite file (`sqlite:PATH`, or a path ending in
-    /// `.db`, `.sqlite`, `.sqlite3`); overrides the config file's `database.url`.
+    /// `.db`, `.sqlite`, `.sqlite3`); overrides the config file's `database.url`. With
+    /// neither a database nor a config file, the demo database is served (made first if
+    /// need be; see `rowpipe demo`).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     database: Option<String>,
     /// Configuration file (TOML). Without one, every table and view of schema `public` that
@@ -40,7 +42,11 @@ impl ServeArgs {
 
 /// Serves what `config` (`--config`'s, or the defaults) describes until a shutdown signal.
 pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
-    let url = database_url(args.database.as_deref(), &config)?;
+    let (url, config) = match (&args.database, &args.config) {
+        // Nothing given: the demo, so that `rowpipe serve` alone shows something.
+        (None, None) => tokio::task::block_in_place(demo::for_serve)?,
+        (database, _) => (database_url(database.as_deref(), &config)?, config),
+    };
 
     let state =
         AppState::from_config(&config, &url).map_err(|error| CliError::Usage(error.to_string()))?;
@@ -64,7 +70,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
             Catalog::Configured(datasets) => datasets.len().to_string(),
             Catalog::Discovered(discovery) => format!("schemas {}", discovery.schemas.join(", ")),
         },
-        "rowpipe serving on {scheme}://{address}/datasets",
+        "rowpipe serving on {scheme}://{address}/ (open it in a browser; the API at /datasets)",
     );
     if !address.ip().is_loopback() && !config.tokens.is_empty() && scheme == "http" {
         tracing::warn!(
