@@ -9,6 +9,7 @@ mod error;
 mod listen;
 mod metrics;
 mod openapi;
+mod page;
 mod request_id;
 mod route;
 mod routes;

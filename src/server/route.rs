@@ -31,11 +31,17 @@ pub enum Route {
     Metrics,
     /// `GET /openapi.json`: this API's description.
     OpenApi,
+    /// `GET /`: the web page listing the datasets.
+    Home,
+    /// `GET /view/{name}`: one dataset's web page, with a preview and a parameter form.
+    DatasetPage,
+    /// `GET /assets/{file}`: the pages' stylesheet and icon.
+    Asset,
 }
 
 impl Route {
     /// Every route, in the order they are described.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 10] = [
         Route::Datasets,
         Route::Download,
         Route::Livez,
@@ -43,6 +49,9 @@ impl Route {
         Route::Healthz,
         Route::Metrics,
         Route::OpenApi,
+        Route::Home,
+        Route::DatasetPage,
+        Route::Asset,
     ];
 
     /// The path as the router matches it (axum's syntax: `{file}` is one path segment).
@@ -55,6 +64,9 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::Metrics => "/metrics",
             Route::OpenApi => "/openapi.json",
+            Route::Home => "/",
+            Route::DatasetPage => "/view/{name}",
+            Route::Asset => "/assets/{file}",
         }
     }
 }

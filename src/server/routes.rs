@@ -1,6 +1,7 @@
 //! The routes: `GET /datasets`, `GET /datasets/{name}.{format}` (and
 //! `{name}.{format}.{gz|zst}`, the compressed file itself), `GET /livez`, `GET /readyz` (and
-//! `/healthz`, its old name), `GET /metrics` and `GET /openapi.json`, each a [`Route`].
+//! `/healthz`, its old name), `GET /metrics` and `GET /openapi.json`, each a [`Route`]; the
+//! web pages' routes are [`page`]'s.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use super::auth::{Caller, Refusal};
 use super::error::ErrorReport;
 use super::listen::ClientAddr;
 use super::openapi;
+use super::page;
 use super::request_id::{self, RequestId};
 use super::route::{NOT_UNRESERVED, Route};
 use super::{ApiError, AppState};
@@ -36,6 +38,7 @@ use crate::progress::Progress;
 use crate::request::ExportRequest;
 use crate::sink::http::TRAILERS;
 use crate::sink::{DownloadLog, http_body};
+use crate::source::ColumnInfo;
 
 /// How long `/healthz` waits for the database before calling it down.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,6 +67,9 @@ fn handler(route: Route) -> MethodRouter<AppState> {
         Route::Readyz | Route::Healthz => get(readyz),
         Route::Metrics => get(metrics),
         Route::OpenApi => get(openapi_json),
+        Route::Home => get(page::home),
+        Route::DatasetPage => get(page::dataset_page),
+        Route::Asset => get(page::asset),
     }
 }
 
@@ -87,6 +93,8 @@ async fn authorize(State(state): State<AppState>, mut request: Request, next: Ne
         return next.run(request).await;
     };
     let open = match request.uri().path() {
+        // The pages' stylesheet and icon hold no data.
+        path if path.starts_with("/assets/") => true,
         "/livez" => true,
         "/readyz" | "/healthz" => !state.server().protect_readyz,
         _ => false,
@@ -153,71 +161,127 @@ async fn log_errors(State(state): State<AppState>, request: Request, next: Next)
     Response::from_parts(parts, json.into_body())
 }
 
+/// A dataset as the listings show it: with its columns as the database describes them
+/// now, or why it could not.
+pub(super) struct Listed {
+    pub dataset: Dataset,
+    pub columns: Result<Vec<ColumnInfo>, ApiError>,
+}
+
+/// The datasets the caller may read, each described by the database. One that cannot be
+/// described is listed with its error; the database being down fails the whole listing.
+pub(super) async fn listing(
+    state: &AppState,
+    caller: Option<&Caller>,
+) -> Result<Vec<Listed>, ApiError> {
+    let datasets = readable_datasets(state, caller).await?;
+    let mut listing = Vec::with_capacity(datasets.len());
+    for dataset in datasets {
+        listing.push(describe(state, dataset).await?);
+    }
+    Ok(listing)
+}
+
+/// `dataset` with its columns, or why they cannot be described (an error only when the
+/// database is down).
+pub(super) async fn describe(state: &AppState, dataset: Dataset) -> Result<Listed, ApiError> {
+    let described = state
+        .source()
+        .describe(&dataset.query.to_sql(), dataset.params.len())
+        .await;
+    let columns = match described {
+        Ok(columns) => Ok(columns),
+        Err(error) if error.is_unavailable() => return Err(ApiError::database(None, error)),
+        Err(error) => {
+            let error = ApiError::database(Some(&dataset.name), error);
+            tracing::warn!(
+                dataset = %OneLine(&dataset.name),
+                error = %OneLine(&error.to_string()),
+                "cannot describe a dataset for the listing"
+            );
+            Err(error)
+        }
+    };
+    Ok(Listed { dataset, columns })
+}
+
+/// The dataset called `name`, if the caller may read it: 404 when there is none, 403 when
+/// the caller's token does not cover it.
+pub(super) async fn find_readable(
+    state: &AppState,
+    caller: Option<&Caller>,
+    name: &str,
+) -> Result<Dataset, ApiError> {
+    let dataset = state
+        .catalog()
+        .find(state.source(), name)
+        .await
+        .map_err(|error| ApiError::database(None, error))?
+        .ok_or_else(|| ApiError::UnknownDataset {
+            name: name.to_owned(),
+        })?;
+    match caller {
+        Some(caller) if !caller.may_read(&dataset.name) => Err(ApiError::Forbidden {
+            token: caller.name.clone(),
+            dataset: dataset.name.clone(),
+        }),
+        _ => Ok(dataset),
+    }
+}
+
 /// `GET /datasets`: every dataset with its columns and download links.
 async fn list_datasets(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let datasets = readable_datasets(&state, caller.as_deref()).await?;
-    let mut listing = Vec::with_capacity(datasets.len());
-    for dataset in &datasets {
-        let mut entry = json!({
-            "name": dataset.name,
-            "description": dataset.description,
-            "downloads": download_links(dataset),
-        });
-        if !dataset.params.is_empty() {
-            let params: Vec<Value> = dataset
-                .params
-                .iter()
-                .map(|param| {
-                    json!({
-                        "name": param.name,
-                        "type": param.type_name,
-                        "required": param.default.is_none(),
-                        "default": param.default,
-                    })
-                })
-                .collect();
-            entry["params"] = json!(params);
-        }
-        if let Some(key) = &dataset.key {
-            entry["key"] = json!(key);
-        }
-        if let Some(max_rows) = dataset.max_rows {
-            entry["max_rows"] = json!(max_rows);
-        }
-        let described = state
-            .source()
-            .describe(&dataset.query.to_sql(), dataset.params.len())
-            .await;
-        match described {
-            Ok(columns) => {
-                let columns: Vec<Value> = columns
+    let listing = listing(&state, caller.as_deref()).await?;
+    let entries = listing
+        .iter()
+        .map(|Listed { dataset, columns }| {
+            let mut entry = json!({
+                "name": dataset.name,
+                "description": dataset.description,
+                "downloads": download_links(dataset),
+            });
+            if !dataset.params.is_empty() {
+                let params: Vec<Value> = dataset
+                    .params
                     .iter()
-                    .map(|column| json!({ "name": column.name, "type": column.type_name }))
+                    .map(|param| {
+                        json!({
+                            "name": param.name,
+                            "type": param.type_name,
+                            "required": param.default.is_none(),
+                            "default": param.default,
+                        })
+                    })
                     .collect();
-                entry["columns"] = json!(columns);
+                entry["params"] = json!(params);
             }
-            // The database being down is the listing's failure, not one dataset's.
-            Err(error) if error.is_unavailable() => {
-                return Err(ApiError::database(None, error));
+            if let Some(key) = &dataset.key {
+                entry["key"] = json!(key);
             }
-            Err(error) => {
-                let error = ApiError::database(Some(&dataset.name), error);
-                let (_, code) = error.status_and_code();
-                tracing::warn!(
-                    dataset = %OneLine(&dataset.name),
-                    error = %OneLine(&error.to_string()),
-                    "cannot describe a dataset for the listing"
-                );
-                entry["columns"] = Value::Null;
-                entry["error"] = json!({ "code": code, "message": error.public_message() });
+            if let Some(max_rows) = dataset.max_rows {
+                entry["max_rows"] = json!(max_rows);
             }
-        }
-        listing.push(entry);
-    }
-    Ok(Json(listing))
+            match columns {
+                Ok(columns) => {
+                    let columns: Vec<Value> = columns
+                        .iter()
+                        .map(|column| json!({ "name": column.name, "type": column.type_name }))
+                        .collect();
+                    entry["columns"] = json!(columns);
+                }
+                Err(error) => {
+                    let (_, code) = error.status_and_code();
+                    entry["columns"] = Value::Null;
+                    entry["error"] = json!({ "code": code, "message": error.public_message() });
+                }
+            }
+            entry
+        })
+        .collect();
+    Ok(Json(entries))
 }
 
 fn download_links(dataset: &Dataset) -> Value {
@@ -278,22 +342,7 @@ async fn download(
             Err(NotAcceptable) => return Err(ApiError::NotAcceptable),
         },
     };
-    let dataset = state
-        .catalog()
-        .find(state.source(), name)
-        .await
-        .map_err(|error| ApiError::database(None, error))?
-        .ok_or_else(|| ApiError::UnknownDataset {
-            name: name.to_owned(),
-        })?;
-    if let Some(caller) = caller
-        && !caller.may_read(&dataset.name)
-    {
-        return Err(ApiError::Forbidden {
-            token: caller.name.clone(),
-            dataset: dataset.name.clone(),
-        });
-    }
+    let dataset = find_readable(&state, caller, name).await?;
 
     let pairs = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes());
     let mut request = ExportRequest::build(&dataset, format, pairs)?;

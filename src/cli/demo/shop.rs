@@ -349,7 +349,9 @@ mod tests {
             order(&mut dice, id, size, &[12.99, 0.07, 499.5], &mut row);
             // Written as float8 (shortest round trip): never more than two decimals.
             let text = row.amount.to_string();
-            let decimals = text.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+            let decimals = text
+                .split_once('.')
+                .map_or(0, |(_, fraction)| fraction.len());
             assert!(decimals <= 2, "{text}");
             let details: serde_json::Value = serde_json::from_str(&row.details).unwrap();
             assert!(details["channel"].is_string());

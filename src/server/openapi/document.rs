@@ -108,6 +108,65 @@ pub fn document(datasets: &[Dataset]) -> Value {
                 );
                 paths.insert(route.path().into(), json!({ "get": op }));
             }
+            Route::Home => {
+                let op = operation(
+                    "home",
+                    "pages",
+                    "The web page",
+                    "The datasets for people: descriptions, columns, download links.",
+                    Vec::new(),
+                    responses(html_response("The page."), &[401, 500, 503]),
+                );
+                paths.insert(route.path().into(), json!({ "get": op }));
+            }
+            Route::DatasetPage => {
+                let name = json!({
+                    "name": "name", "in": "path", "required": true,
+                    "description": "The dataset's name.",
+                    "schema": { "type": "string" },
+                });
+                let mut responses =
+                    responses(html_response("The page."), &[401, 403, 404, 500, 503]);
+                // A request the preview refuses is shown on the page, with its status.
+                responses.insert(
+                    "400".into(),
+                    html_response("The page, saying what the query string got wrong."),
+                );
+                let op = operation(
+                    "datasetPage",
+                    "pages",
+                    "One dataset's web page",
+                    "Its columns, a preview of its first rows and a form for its parameters; \
+                     the query string takes the download's keys (parameters, `columns`, \
+                     `limit`, ...), for the preview and the download links.",
+                    vec![name],
+                    responses,
+                );
+                paths.insert(route.path().into(), json!({ "get": op }));
+            }
+            Route::Asset => {
+                let file = json!({
+                    "name": "file", "in": "path", "required": true,
+                    "schema": { "type": "string" },
+                });
+                let ok = json!({
+                    "description": "The file.",
+                    "headers": request_id_header(),
+                    "content": {
+                        "text/css": { "schema": { "type": "string" } },
+                        "image/svg+xml": { "schema": { "type": "string" } },
+                    },
+                });
+                let op = operation(
+                    "asset",
+                    "pages",
+                    "The pages' stylesheet and icon",
+                    "`rowpipe.css` and `icon.svg`; open without a token.",
+                    vec![file],
+                    responses(ok, &[404]),
+                );
+                paths.insert(route.path().into(), json!({ "get": op }));
+            }
         }
     }
     json!({
@@ -410,6 +469,14 @@ fn ok_json(description: &str, schema: Value) -> Value {
         "description": description,
         "headers": request_id_header(),
         "content": { "application/json": { "schema": schema } },
+    })
+}
+
+fn html_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": request_id_header(),
+        "content": { "text/html": { "schema": { "type": "string" } } },
     })
 }
 
