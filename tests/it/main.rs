@@ -7,11 +7,13 @@
 
 mod auth;
 mod bad_input;
+mod browser;
 mod cli;
 mod compression;
 mod copy_binary;
 mod datasets;
 mod dead_connection;
+mod demo;
 mod engines;
 mod failure;
 mod formats;
@@ -25,6 +27,7 @@ mod logs;
 mod memory_source;
 mod openapi;
 mod output;
+mod pages;
 mod proofs;
 mod request;
 mod resume;

@@ -21,6 +21,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("/healthz", "/healthz"),
     ("/metrics", "/metrics"),
     ("/openapi.json", "/openapi.json"),
+    ("/", "/"),
+    ("/view/{name}", "/view/orders"),
+    ("/assets/{file}", "/assets/rowpipe.css"),
 ];
 
 /// Every query-string key a download takes beside a dataset's parameters (README's table).

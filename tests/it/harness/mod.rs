@@ -1,5 +1,6 @@
 //! Shared integration-test harness for rowpipe.
 //!
+//! * [`browser`]: headless Chromium, driven over WebDriver.
 //! * [`cluster`]: one throwaway PostgreSQL server per test process, and a fresh
 //!   database per test; more clusters on TCP, with TLS, for the tests that need them.
 //! * [`certs`]: a test CA and certificates, made with the `openssl` command.
@@ -19,6 +20,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod assert;
+pub mod browser;
 pub mod certs;
 pub mod cli;
 pub mod cluster;

@@ -122,13 +122,29 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     /// Starts `rowpipe serve --database URL --listen 127.0.0.1:PORT` plus `extra_args`, and
-    /// waits until it answers `/healthz`.
+    /// waits until it listens.
     #[track_caller]
     pub fn start(db_url: &str, extra_args: &[&str]) -> ServeProcess {
+        let args: Vec<&str> = ["--database", db_url]
+            .into_iter()
+            .chain(extra_args.iter().copied())
+            .collect();
+        Self::launch(&args, &[], Duration::from_secs(30))
+    }
+
+    /// Starts `rowpipe serve --listen 127.0.0.1:PORT` plus `args`, with `env` set, and
+    /// waits up to `startup` until it listens.
+    #[track_caller]
+    pub fn launch(
+        args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+        startup: Duration,
+    ) -> ServeProcess {
         let addr = free_local_addr();
         let mut child = rowpipe()
-            .args(["serve", "--database", db_url, "--listen", &addr.to_string()])
-            .args(extra_args)
+            .args(["serve", "--listen", &addr.to_string()])
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -150,7 +166,7 @@ impl ServeProcess {
             log,
             config: None,
         };
-        server.wait_until_listening();
+        server.wait_until_listening(startup);
         server
     }
 
@@ -250,8 +266,8 @@ impl ServeProcess {
     }
 
     #[track_caller]
-    fn wait_until_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    fn wait_until_listening(&self, startup: Duration) {
+        let deadline = Instant::now() + startup;
         while std::net::TcpStream::connect(self.addr).is_err() {
             if Instant::now() > deadline {
                 panic!(
