@@ -75,6 +75,8 @@ fn tokens_decide_who_reads_what() {
         ("/datasets", vec![]),
         ("/metrics", vec![]),
         ("/openapi.json", vec![]),
+        ("/", vec![]),
+        ("/view/orders", vec![]),
     ] {
         let response = get(&server, path, &headers);
         assert_eq!(
@@ -153,6 +155,19 @@ fn tokens_decide_who_reads_what() {
         paths.get("/datasets/salaries.{format}").is_none(),
         "{paths}"
     );
+
+    // The pages show only what the token may read; their stylesheet needs no token.
+    let page = get(&server, "/", &[("Authorization", &bearer(&orders_only))]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("href=\"/view/orders\""), "{}", page.text());
+    assert!(!page.text().contains("salaries"), "{}", page.text());
+    let page = get(
+        &server,
+        "/view/salaries",
+        &[("Authorization", &bearer(&orders_only))],
+    );
+    assert_eq!(page.status, 403, "{}", page.text());
+    assert_eq!(get(&server, "/assets/rowpipe.css", &[]).status, 200);
 
     // Health stays open; metrics take a token.
     assert_eq!(get(&server, "/livez", &[]).status, 200);
