@@ -603,7 +603,7 @@ async fn openapi_json(
     caller: Option<Extension<Caller>>,
 ) -> Result<Json<Value>, ApiError> {
     let datasets = readable_datasets(&state, caller.as_deref()).await?;
-    Ok(Json(openapi::document(&datasets)))
+    Ok(Json(openapi::document(&datasets, state.source())))
 }
 
 /// `GET /livez`: 200 while the process serves requests at all. It never asks the database,

@@ -164,6 +164,34 @@ pub trait Source: Send + Sync + 'static {
 
     /// The source's connection pools, for metrics.
     fn pools(&self) -> Vec<PoolStatus>;
+
+    /// What values a parameter declared `type_name` takes here, for the API's description;
+    /// the same name can mean different things (`integer` is 32 bits in PostgreSQL, 64 in
+    /// SQLite). Any text, unless the source says otherwise.
+    fn param_kind(&self, type_name: &str) -> ParamKind {
+        let _ = type_name;
+        ParamKind::Text
+    }
+}
+
+/// The values a dataset parameter of some declared type takes, as JSON can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Whole numbers from `min` to `max`.
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    /// Any number.
+    Number,
+    Boolean,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// A timestamp, with or without a zone.
+    DateTime,
+    Uuid,
+    /// Text the source parses itself (or takes as it is).
+    Text,
 }
 
 /// How a typed export's values are to be delivered.

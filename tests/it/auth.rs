@@ -159,7 +159,11 @@ fn tokens_decide_who_reads_what() {
     // The pages show only what the token may read; their stylesheet needs no token.
     let page = get(&server, "/", &[("Authorization", &bearer(&orders_only))]);
     assert_eq!(page.status, 200, "{}", page.text());
-    assert!(page.text().contains("href=\"/view/orders\""), "{}", page.text());
+    assert!(
+        page.text().contains("href=\"/view/orders\""),
+        "{}",
+        page.text()
+    );
     assert!(!page.text().contains("salaries"), "{}", page.text());
     let page = get(
         &server,

@@ -188,7 +188,13 @@ fn every_route_is_described_and_every_description_is_served() {
     assert!(response.body.is_empty());
 
     // Not described -> not answered; described -> only GET (and HEAD).
-    for path in ["/", "/dataset", "/datasets/", "/openapi.yaml", "/metrics/x"] {
+    for path in [
+        "/index.html",
+        "/dataset",
+        "/datasets/",
+        "/openapi.yaml",
+        "/metrics/x",
+    ] {
         let response = http::get(server.addr(), path);
         assert_eq!(response.status, 404, "GET {path}");
         assert_eq!(response.json()["error"]["code"], "not_found", "GET {path}");

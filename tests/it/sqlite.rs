@@ -498,6 +498,24 @@ fn sqlite_parameters_are_bound_by_their_declared_types() {
         assert_eq!(response.status, 400, "{bad}");
         assert_eq!(response.json()["error"]["code"], "invalid_parameter");
     }
+    // SQLite's `integer` is 64 bits, and the API's description says so.
+    let big = http::get(
+        server.addr(),
+        "/datasets/blobs.jsonl?b=%5Cx&n=-9223372036854775808",
+    );
+    assert_eq!(big.status, 200, "{}", big.text());
+    let document = http::get(server.addr(), "/openapi.json").json();
+    let parameters = document["paths"]["/datasets/blobs.{format}"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let n = parameters
+        .iter()
+        .find(|p| p["name"] == "n")
+        .expect("n described");
+    assert_eq!(n["schema"]["type"], "integer", "{n}");
+    assert_eq!(n["schema"]["minimum"], i64::MIN, "{n}");
+    assert_eq!(n["schema"]["maximum"], i64::MAX, "{n}");
     file.assert_unchanged();
 }
 

@@ -20,9 +20,11 @@ use crate::options::{OptionKey, Values};
 use crate::request::QueryKey;
 use crate::server::route::NOT_UNRESERVED;
 use crate::server::route::Route;
+use crate::source::Source;
 
-/// The OpenAPI document for a server offering `datasets`.
-pub fn document(datasets: &[Dataset]) -> Value {
+/// The OpenAPI document for a server offering `datasets` from `source` (which says what
+/// their parameters' types take).
+pub fn document(datasets: &[Dataset], source: &dyn Source) -> Value {
     let mut paths = Map::new();
     for route in Route::ALL {
         match route {
@@ -42,12 +44,15 @@ pub fn document(datasets: &[Dataset]) -> Value {
                 paths.insert(route.path().into(), json!({ "get": op }));
             }
             Route::Download => {
-                paths.insert("/datasets/{name}.{format}".into(), download_item(None));
+                paths.insert(
+                    "/datasets/{name}.{format}".into(),
+                    download_item(None, source),
+                );
                 for dataset in datasets {
                     let name = utf8_percent_encode(&dataset.name, NOT_UNRESERVED);
                     paths.insert(
                         format!("/datasets/{name}.{{format}}"),
-                        download_item(Some(dataset)),
+                        download_item(Some(dataset), source),
                     );
                 }
             }
@@ -205,8 +210,11 @@ pub fn document(datasets: &[Dataset]) -> Value {
 
 /// A download's path item: `GET`, and `HEAD`, which answers the same status and headers
 /// without running the export (and, as every answer to `HEAD`, without a body).
-fn download_item(dataset: Option<&Dataset>) -> Value {
-    json!({ "get": download(dataset, Method::GET), "head": download(dataset, Method::HEAD) })
+fn download_item(dataset: Option<&Dataset>, source: &dyn Source) -> Value {
+    json!({
+        "get": download(dataset, Method::GET, source),
+        "head": download(dataset, Method::HEAD, source),
+    })
 }
 
 /// A download operation (`GET`, or `HEAD`): of any dataset by name (`None`), or of
@@ -214,7 +222,7 @@ fn download_item(dataset: Option<&Dataset>) -> Value {
 ///
 /// `HEAD` makes only the checks that need no database, so it takes any text for a
 /// parameter of the dataset (whose type only the database checks).
-fn download(dataset: Option<&Dataset>, method: Method) -> Value {
+fn download(dataset: Option<&Dataset>, method: Method, source: &dyn Source) -> Value {
     let head = method == Method::HEAD;
     let mut parameters = Vec::new();
     let (id, summary) = match dataset {
@@ -269,7 +277,10 @@ fn download(dataset: Option<&Dataset>, method: Method) -> Value {
                  session's time zone).",
                 param.type_name
             ),
-            "schema": if head { schemas::param_as_text(param) } else { schemas::param(param) },
+            "schema": match head {
+                true => schemas::param_as_text(param),
+                false => schemas::param(param, source.param_kind(&param.type_name)),
+            },
             "x-rowpipe-type": param.type_name,
         }));
     }

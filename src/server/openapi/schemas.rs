@@ -9,6 +9,7 @@ use crate::catalog::ParamSpec;
 use crate::format::Format;
 use crate::options::Values;
 use crate::server::error::ErrorCode;
+use crate::source::ParamKind;
 
 /// The schema of a key's values.
 pub fn values(values: &Values) -> Value {
@@ -35,26 +36,18 @@ pub fn values(values: &Values) -> Value {
     }
 }
 
-/// The schema of a dataset parameter: the JSON type that its PostgreSQL type's values
-/// have where there is one (integers with their range, booleans, numbers, dates, times,
+/// The schema of a dataset parameter: the JSON type of the values its declared type takes
+/// in the source (`kind`: integers with their range, booleans, numbers, dates, times,
 /// uuids), else a string; with its default, when it has one that fits.
-pub fn param(spec: &ParamSpec) -> Value {
-    let type_name = spec.type_name.trim().to_ascii_lowercase();
-    let mut schema = match type_name.as_str() {
-        "int2" | "smallint" => integer(i16::MIN.into(), i16::MAX.into()),
-        "int4" | "int" | "integer" => integer(i32::MIN.into(), i32::MAX.into()),
-        "int8" | "bigint" => integer(i64::MIN, i64::MAX),
-        "bool" | "boolean" => json!({ "type": "boolean" }),
-        "float4" | "real" | "float8" | "double precision" | "numeric" | "decimal" => {
-            json!({ "type": "number" })
-        }
-        "date" => json!({ "type": "string", "format": "date" }),
-        "timestamp"
-        | "timestamptz"
-        | "timestamp with time zone"
-        | "timestamp without time zone" => json!({ "type": "string", "format": "date-time" }),
-        "uuid" => json!({ "type": "string", "format": "uuid" }),
-        _ => json!({ "type": "string" }),
+pub fn param(spec: &ParamSpec, kind: ParamKind) -> Value {
+    let mut schema = match kind {
+        ParamKind::Integer { min, max } => integer(min, max),
+        ParamKind::Boolean => json!({ "type": "boolean" }),
+        ParamKind::Number => json!({ "type": "number" }),
+        ParamKind::Date => json!({ "type": "string", "format": "date" }),
+        ParamKind::DateTime => json!({ "type": "string", "format": "date-time" }),
+        ParamKind::Uuid => json!({ "type": "string", "format": "uuid" }),
+        ParamKind::Text => json!({ "type": "string" }),
     };
     if let Some(default) = &spec.default {
         let typed = match schema["type"].as_str() {
@@ -232,11 +225,12 @@ mod tests {
     use super::*;
 
     fn param_of(type_name: &str, default: Option<&str>) -> Value {
-        param(&ParamSpec {
+        let spec = ParamSpec {
             name: "p".into(),
             type_name: type_name.into(),
             default: default.map(str::to_owned),
-        })
+        };
+        param(&spec, crate::source::postgres::types::param_kind(type_name))
     }
 
     #[test]

@@ -18,11 +18,14 @@ pub enum PreviewState {
     Refused(String),
 }
 
-/// The page for `listed`, whose parameters have `values` (given, else defaults).
+/// The page for `listed`, whose parameters have `values` (given, else defaults); `options`
+/// are the query string's other keys (`columns`, `limit`, ...), kept in the form and the
+/// links, so what is previewed is what is downloaded.
 pub fn render(
     listed: &Listed,
     sizes: Sizes,
     values: &[(&str, &str)],
+    options: &[(&str, &str)],
     preview: &PreviewState,
 ) -> String {
     let dataset = &listed.dataset;
@@ -38,13 +41,14 @@ pub fn render(
         }
         write_facts(out, dataset, sizes)?;
         if !dataset.params.is_empty() {
-            write_form(out, listed, values)?;
+            write_form(out, listed, values, options)?;
         }
         if !matches!(preview, PreviewState::NeedsValues(_)) {
             out.push_str(
                 "<section aria-labelledby=\"downloads\">\n<h2 id=\"downloads\">Download</h2>\n",
             );
-            write_downloads(out, dataset, values)?;
+            let query: Vec<(&str, &str)> = values.iter().chain(options).copied().collect();
+            write_downloads(out, dataset, &query)?;
             out.push_str("</section>\n");
         }
         write_columns(out, listed)?;
@@ -52,7 +56,12 @@ pub fn render(
     })
 }
 
-fn write_form(out: &mut String, listed: &Listed, values: &[(&str, &str)]) -> fmt::Result {
+fn write_form(
+    out: &mut String,
+    listed: &Listed,
+    values: &[(&str, &str)],
+    options: &[(&str, &str)],
+) -> fmt::Result {
     let dataset = &listed.dataset;
     writeln!(
         out,
@@ -84,6 +93,14 @@ fn write_form(out: &mut String, listed: &Listed, values: &[(&str, &str)]) -> fmt
                 ""
             },
             Escaped(&hint),
+        )?;
+    }
+    for (name, value) in options {
+        writeln!(
+            out,
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            Escaped(name),
+            Escaped(value)
         )?;
     }
     out.push_str("<p class=\"buttons\"><button type=\"submit\">Preview</button>\n");

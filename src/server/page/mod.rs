@@ -74,6 +74,11 @@ pub(super) async fn dataset_page(
                 .map(|value| (param.name.as_str(), value))
         })
         .collect();
+    let options: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(name, _)| !dataset.params.iter().any(|param| param.name == *name))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
     let missing: Vec<String> = dataset
         .params
         .iter()
@@ -97,7 +102,7 @@ pub(super) async fn dataset_page(
     let sizes = sizes(&state, dataset).await;
     Ok(html(
         status,
-        dataset::render(&listed, sizes, &values, &preview),
+        dataset::render(&listed, sizes, &values, &options, &preview),
     ))
 }
 

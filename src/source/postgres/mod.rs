@@ -37,8 +37,8 @@ pub use copy::{CopyStream, copy_csv};
 pub use copy_binary::{CopyBinaryDecoder, DecodeError, RowRef};
 
 use super::{
-    ColumnInfo, PoolStatus, RowDecoder, RowError, RowOptions, Source, SourceError, SourcePieces,
-    SourceRows, TableInfo,
+    ColumnInfo, ParamKind, PoolStatus, RowDecoder, RowError, RowOptions, Source, SourceError,
+    SourcePieces, SourceRows, TableInfo,
 };
 use crate::export::ExportQuery;
 use crate::format::Format;
@@ -189,6 +189,10 @@ impl Source for Postgres {
                 ))),
             }
         })
+    }
+
+    fn param_kind(&self, type_name: &str) -> ParamKind {
+        types::param_kind(type_name)
     }
 
     fn pools(&self) -> Vec<PoolStatus> {

@@ -5,6 +5,7 @@
 use tokio_postgres::types::{Kind, Type};
 
 use crate::schema::Category;
+use crate::source::ParamKind;
 use crate::value::kind::{NativeType, ValueKind};
 
 /// The kind of a scalar type, looking through domains; `None` if rowpipe does not format
@@ -71,5 +72,27 @@ pub fn type_name(ty: &Type) -> String {
     match ty.kind() {
         Kind::Array(element) => format!("{}[]", element.name()),
         _ => ty.name().to_owned(),
+    }
+}
+
+/// What a dataset parameter declared `type_name` takes: the values of PostgreSQL's type of
+/// that name, where JSON has a form for them (integers with their range), else text.
+pub fn param_kind(type_name: &str) -> ParamKind {
+    let integer = |min, max| ParamKind::Integer { min, max };
+    match type_name.trim().to_ascii_lowercase().as_str() {
+        "int2" | "smallint" => integer(i16::MIN.into(), i16::MAX.into()),
+        "int4" | "int" | "integer" => integer(i32::MIN.into(), i32::MAX.into()),
+        "int8" | "bigint" => integer(i64::MIN, i64::MAX),
+        "bool" | "boolean" => ParamKind::Boolean,
+        "float4" | "real" | "float8" | "double precision" | "numeric" | "decimal" => {
+            ParamKind::Number
+        }
+        "date" => ParamKind::Date,
+        "timestamp"
+        | "timestamptz"
+        | "timestamp with time zone"
+        | "timestamp without time zone" => ParamKind::DateTime,
+        "uuid" => ParamKind::Uuid,
+        _ => ParamKind::Text,
     }
 }

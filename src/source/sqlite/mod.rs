@@ -39,7 +39,8 @@ pub use guard::interrupt_count;
 pub use rows::SqliteRows;
 
 use super::{
-    ColumnInfo, PoolStatus, RowOptions, Source, SourceError, SourcePieces, SourceRows, TableInfo,
+    ColumnInfo, ParamKind, PoolStatus, RowOptions, Source, SourceError, SourcePieces, SourceRows,
+    TableInfo,
 };
 use crate::export::ExportQuery;
 use crate::progress::Progress;
@@ -288,6 +289,10 @@ impl Source for Sqlite {
                     })
                 })
         })
+    }
+
+    fn param_kind(&self, type_name: &str) -> ParamKind {
+        plan::param_kind(type_name)
     }
 
     fn pools(&self) -> Vec<PoolStatus> {

@@ -13,7 +13,7 @@ use rusqlite::{Connection, Statement};
 use crate::escape::quote_identifier;
 use crate::export::{BoundParam, ExportQuery};
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{Rejected, SourceError, column_index};
+use crate::source::{ParamKind, Rejected, SourceError, column_index};
 use crate::value::datetime::Zone;
 use crate::value::kind::{NativeType, SessionFormat, ValueKind};
 
@@ -260,6 +260,18 @@ fn bind(
             .map_err(|error| failed(0, &error))?;
     }
     Ok(())
+}
+
+/// What a parameter declared `type_name` takes (see [`param_value`]).
+pub fn param_kind(type_name: &str) -> ParamKind {
+    match type_name.trim().to_ascii_lowercase().as_str() {
+        "integer" | "int" | "bigint" | "int8" => ParamKind::Integer {
+            min: i64::MIN,
+            max: i64::MAX,
+        },
+        "real" | "float" | "double" | "float8" => ParamKind::Number,
+        _ => ParamKind::Text,
+    }
 }
 
 /// A parameter's text as a value of its declared type: `integer`, `real`, `text` or `blob`

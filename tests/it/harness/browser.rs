@@ -125,6 +125,24 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits until the page's address ends with `ending` (a click or a key that navigates
+    /// returns before the next page has loaded), and returns it.
+    #[track_caller]
+    pub fn wait_for_url(&self, ending: &str) -> String {
+        let arrived = poll_until(Duration::from_secs(20), || self.url().ends_with(ending));
+        let url = self.url();
+        assert!(
+            arrived.is_some(),
+            "the browser stayed at {url}, not …{ending}"
+        );
+        // The address changes when the answer starts; wait for the document too.
+        let loaded = poll_until(Duration::from_secs(20), || {
+            self.execute("return document.readyState") == "complete"
+        });
+        assert!(loaded.is_some(), "{url} did not finish loading");
+        url
+    }
+
     /// The current page's title.
     pub fn title(&self) -> String {
         self.session_get("/title")
