@@ -30,6 +30,7 @@ mod request;
 mod resume;
 mod serve_limits;
 mod sqlite;
+mod standby;
 mod tls;
 mod value_datetime;
 mod value_numbers;
