@@ -199,8 +199,9 @@ async fn list_datasets(
                     .collect();
                 entry["columns"] = json!(columns);
             }
-            // The database being down is the listing's failure, not one dataset's.
-            Err(error) if error.is_unavailable() => {
+            // The database being down (or a standby's replay getting in the way) is the
+            // listing's failure, not one dataset's.
+            Err(error) if error.is_unavailable() || error.is_recovery_conflict() => {
                 return Err(ApiError::database(None, error));
             }
             Err(error) => {
