@@ -81,7 +81,8 @@ pub enum SourceError {
     #[error("the source failed after {rows} rows: {reason}")]
     Broken { rows: u64, reason: String },
     /// A source other than PostgreSQL cannot be reached now (its file vanished or cannot
-    /// be opened, it does not answer): worth retrying later.
+    /// be opened, it does not answer), or no read replica is healthy and none may stand in
+    /// for them: worth retrying later.
     #[error("the database is unavailable: {reason}")]
     Unavailable { reason: String },
 }

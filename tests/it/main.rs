@@ -26,6 +26,7 @@ mod memory_source;
 mod openapi;
 mod output;
 mod proofs;
+mod replicas;
 mod request;
 mod resume;
 mod serve_limits;

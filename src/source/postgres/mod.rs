@@ -21,6 +21,8 @@ mod control;
 pub mod copy;
 pub mod copy_binary;
 pub mod guard;
+mod lag;
+pub mod replicas;
 pub mod typed;
 pub mod types;
 
@@ -104,6 +106,12 @@ impl Postgres {
     /// The pool exports run on.
     pub fn pool(&self) -> &Pool {
         &self.downloads
+    }
+
+    /// How far this server's data is behind its primary's (zero on a primary), checked on
+    /// the control pool.
+    async fn lag(&self) -> Result<lag::Lag, SourceError> {
+        lag::lag(&self.control).await
     }
 }
 
@@ -191,10 +199,10 @@ impl Source for Postgres {
     }
 
     fn pools(&self) -> Vec<PoolStatus> {
-        let status = |name, pool: &Pool| {
+        let status = |name: &str, pool: &Pool| {
             let status = pool.status();
             PoolStatus {
-                name,
+                name: name.to_owned(),
                 max: status.max_size,
                 size: status.size,
                 available: status.available,
