@@ -64,6 +64,12 @@ pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 /// connection is thrown away and a new one opened.
 pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How far a read replica's replay may lag behind what it received before downloads
+/// skip it.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
+/// How often each read replica's health and lag are checked.
+pub const DEFAULT_REPLICA_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +172,35 @@ pub struct DatabaseConfig {
     /// Longest the check of an idle pooled connection may take before it is replaced.
     #[serde(default = "default_recycle_timeout", deserialize_with = "duration")]
     pub recycle_timeout: Duration,
+    /// PostgreSQL read replicas (hot standbys) of `url`: downloads, listings and describes
+    /// go to a healthy one, in turn. Each gets pools of the same settings.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// Where requests go when no replica is healthy: `primary` (`url`), or `fail` (503).
+    #[serde(default)]
+    pub fallback: Fallback,
+    /// A replica whose replay is further behind than this is skipped until it catches
+    /// up; `"0s"` means no limit.
+    #[serde(default = "default_max_lag", deserialize_with = "duration")]
+    pub max_lag: Duration,
+    /// How often each replica's health and lag are checked.
+    #[serde(
+        default = "default_replica_check_interval",
+        deserialize_with = "duration"
+    )]
+    pub replica_check_interval: Duration,
+}
+
+/// Where requests go when `[database] replicas` are configured and none is healthy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// To the primary (`url`).
+    #[default]
+    Primary,
+    /// Nowhere: answered 503 `database_unavailable`, so the primary never takes the
+    /// replicas' read load.
+    Fail,
 }
 
 impl Default for DatabaseConfig {
@@ -181,6 +216,10 @@ impl Default for DatabaseConfig {
             keepalives_count: DEFAULT_KEEPALIVES_COUNT,
             tcp_user_timeout: DEFAULT_TCP_USER_TIMEOUT,
             recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
+            replicas: Vec::new(),
+            fallback: Fallback::default(),
+            max_lag: DEFAULT_MAX_LAG,
+            replica_check_interval: DEFAULT_REPLICA_CHECK_INTERVAL,
         }
     }
 }
@@ -359,6 +398,12 @@ fn default_tcp_user_timeout() -> Duration {
 fn default_recycle_timeout() -> Duration {
     DEFAULT_RECYCLE_TIMEOUT
 }
+fn default_max_lag() -> Duration {
+    DEFAULT_MAX_LAG
+}
+fn default_replica_check_interval() -> Duration {
+    DEFAULT_REPLICA_CHECK_INTERVAL
+}
 fn default_send_timeout() -> Duration {
     DEFAULT_SEND_TIMEOUT
 }
@@ -489,11 +534,16 @@ impl Config {
                 "expected at least 1".into(),
             ));
         }
-        if self.database.recycle_timeout.is_zero() {
-            return Err((
-                "database.recycle_timeout".into(),
-                "expected more than 0s".into(),
-            ));
+        for (key, value) in [
+            ("database.recycle_timeout", self.database.recycle_timeout),
+            (
+                "database.replica_check_interval",
+                self.database.replica_check_interval,
+            ),
+        ] {
+            if value.is_zero() {
+                return Err((key.into(), "expected more than 0s".into()));
+            }
         }
         for (key, value) in [
             ("server.send_timeout", self.server.send_timeout),
@@ -742,6 +792,32 @@ mod tests {
         assert!(error.contains("log.format"), "{error}");
         assert!(error.contains("text") && error.contains("json"), "{error}");
         assert!(parse("[log]\nlevel = \"info\"").is_err());
+    }
+
+    #[test]
+    fn replicas_have_a_fallback_a_max_lag_and_a_check_interval() {
+        let defaults = parse("").unwrap().database;
+        assert!(defaults.replicas.is_empty());
+        assert_eq!(defaults.fallback, Fallback::Primary);
+        assert_eq!(defaults.max_lag, DEFAULT_MAX_LAG);
+        assert_eq!(
+            defaults.replica_check_interval,
+            DEFAULT_REPLICA_CHECK_INTERVAL
+        );
+        let database = parse(
+            "[database]\nreplicas = [\"postgres://r1/db\", \"postgres://r2/db\"]\n\
+             fallback = \"fail\"\nmax_lag = \"0s\"\nreplica_check_interval = \"1s\"",
+        )
+        .unwrap()
+        .database;
+        assert_eq!(database.replicas.len(), 2);
+        assert_eq!(database.fallback, Fallback::Fail);
+        assert_eq!(database.max_lag, Duration::ZERO);
+        assert_eq!(database.replica_check_interval, Duration::from_secs(1));
+        let error = parse("[database]\nfallback = \"any\"").unwrap_err();
+        assert!(error.contains("database.fallback"), "{error}");
+        let error = parse("[database]\nreplica_check_interval = \"0s\"").unwrap_err();
+        assert!(error.contains("database.replica_check_interval"), "{error}");
     }
 
     #[test]

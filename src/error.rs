@@ -30,6 +30,10 @@ pub enum ErrorKind {
     Query,
     /// The query ran past its `statement_timeout` (or was cancelled).
     Timeout,
+    /// A standby cancelled the query because replaying the primary's changes conflicted
+    /// with it (SQLSTATE 40001, 57P04; see `max_standby_streaming_delay`): worth retrying,
+    /// and a keyed export resumes after its last key.
+    RecoveryConflict,
     /// The export passed `max_rows` or `max_bytes`.
     Limit,
     /// A keyed export's keys were not unique, not in order, or NULL.
@@ -107,6 +111,7 @@ impl Error {
 fn source_kind(error: &SourceError) -> ErrorKind {
     match error {
         SourceError::Rejected(_) => ErrorKind::InvalidRequest,
+        _ if error.is_recovery_conflict() => ErrorKind::RecoveryConflict,
         _ if error.is_timeout() => ErrorKind::Timeout,
         _ if error.is_unavailable() => ErrorKind::Unavailable,
         // Class 22, data exception: a parameter value the query's types refuse.

@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
     tracing::info!(
         address = %address,
         database = %DatabaseUrl::parse(&url).redacted(),
+        replicas = config.database.replicas.len(),
         datasets = match state.catalog() {
             Catalog::Configured(datasets) => datasets.len().to_string(),
             Catalog::Discovered(discovery) => format!("schemas {}", discovery.schemas.join(", ")),

@@ -149,6 +149,9 @@ impl ApiError {
                 ..
             } => ErrorCode::InvalidKey,
             ApiError::Encode { .. } => ErrorCode::EncodeFailed,
+            ApiError::Source { error, .. } if error.is_recovery_conflict() => {
+                ErrorCode::RecoveryConflict
+            }
             ApiError::Source { error, .. } if error.is_timeout() => ErrorCode::StatementTimeout,
             ApiError::Source { error, .. } if error.is_unavailable() => {
                 ErrorCode::DatabaseUnavailable
@@ -238,6 +241,9 @@ error_codes! {
     StatementTimeout => SERVICE_UNAVAILABLE, "statement_timeout";
     /// The database is down, unreachable, or every connection busy.
     DatabaseUnavailable => SERVICE_UNAVAILABLE, "database_unavailable";
+    /// A standby cancelled the query before its first chunk: replaying the primary's
+    /// changes conflicted with it (SQLSTATE 40001, 57P04). A retry takes a new snapshot.
+    RecoveryConflict => SERVICE_UNAVAILABLE, "recovery_conflict";
     /// The dataset's query failed.
     QueryFailed => INTERNAL_SERVER_ERROR, "query_failed";
     /// The dataset's declaration is wrong (its key, its parameters' types).

@@ -225,7 +225,7 @@ impl Metrics {
             ] {
                 self.pools
                     .get_or_create(&PoolLabels {
-                        pool: status.name.to_owned(),
+                        pool: status.name.clone(),
                         state: state.to_owned(),
                     })
                     .set(i64::try_from(value).unwrap_or(i64::MAX));

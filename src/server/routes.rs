@@ -191,7 +191,11 @@ pub(super) async fn describe(state: &AppState, dataset: Dataset) -> Result<Liste
         .await;
     let columns = match described {
         Ok(columns) => Ok(columns),
-        Err(error) if error.is_unavailable() => return Err(ApiError::database(None, error)),
+        // The database being down (or a standby's replay getting in the way) is the
+        // listing's failure, not one dataset's.
+        Err(error) if error.is_unavailable() || error.is_recovery_conflict() => {
+            return Err(ApiError::database(None, error));
+        }
         Err(error) => {
             let error = ApiError::database(Some(&dataset.name), error);
             tracing::warn!(
@@ -616,10 +620,28 @@ async fn livez() -> Json<Value> {
 /// `GET /readyz` (and its old name `/healthz`): 200 when the database answers a trivial
 /// query within a few seconds, 503 otherwise: whether downloads can be served now.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match state.source().ping(HEALTH_TIMEOUT).await {
-        Ok(()) => Ok(Json(json!({ "status": "ok" }))),
-        Err(error) => Err(ApiError::database(None, error)),
+    state
+        .source()
+        .ping(HEALTH_TIMEOUT)
+        .await
+        .map_err(|error| ApiError::database(None, error))?;
+    let mut ready = json!({ "status": "ok" });
+    let replicas = state.source().replicas();
+    if !replicas.is_empty() {
+        let replicas: Vec<Value> = replicas
+            .iter()
+            .map(|replica| {
+                json!({
+                    "name": replica.name,
+                    "healthy": replica.problem.is_none(),
+                    "lag_seconds": replica.lag.map(|lag| lag.as_secs_f64()),
+                    "problem": replica.problem,
+                })
+            })
+            .collect();
+        ready["replicas"] = json!(replicas);
     }
+    Ok(Json(ready))
 }
 
 #[cfg(test)]

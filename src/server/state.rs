@@ -18,7 +18,8 @@ use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::pipeline::ExportOptions;
 use crate::source::postgres::PoolSettings;
-use crate::source::{DatabaseUrl, OpenSourceError, Source, SourceUse};
+use crate::source::postgres::replicas::ReplicaSettings;
+use crate::source::{DatabaseUrl, OpenSourceError, Source};
 
 /// Shared, cheaply cloned server state.
 #[derive(Clone)]
@@ -121,7 +122,8 @@ impl AppState {
                 role: token.role.clone().unwrap_or_default(),
             });
         }
-        let source = url.open(&settings, SourceUse::Server)?;
+        let replicas = ReplicaSettings::from_config(&config.database);
+        let source = url.open_for_server(&settings, replicas.as_ref())?;
         let catalog = if config.datasets.is_empty() {
             Catalog::Discovered(config.discovery.clone())
         } else {

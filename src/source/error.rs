@@ -51,14 +51,14 @@ pub enum SourceError {
     Connect(PoolError),
     /// The query was rejected or failed before its first row (bad SQL, missing table,
     /// permission denied, statement timeout during planning or sorting).
-    #[error("query failed: {}", describe_pg_error(.0))]
+    #[error("query failed: {}", describe_failure(.0))]
     Query(tokio_postgres::Error),
     /// The request does not fit the query: a bad parameter value, an unknown column.
     #[error(transparent)]
     Rejected(#[from] Rejected),
     /// The stream broke after rows had been sent: the backend was terminated, the statement
     /// timed out, or the connection was lost.
-    #[error("query failed after {rows} rows: {}", describe_pg_error(.error))]
+    #[error("query failed after {rows} rows: {}", describe_failure(.error))]
     Interrupted {
         rows: u64,
         error: tokio_postgres::Error,
@@ -81,7 +81,8 @@ pub enum SourceError {
     #[error("the source failed after {rows} rows: {reason}")]
     Broken { rows: u64, reason: String },
     /// A source other than PostgreSQL cannot be reached now (its file vanished or cannot
-    /// be opened, it does not answer): worth retrying later.
+    /// be opened, it does not answer), or no read replica is healthy and none may stand in
+    /// for them: worth retrying later.
     #[error("the database is unavailable: {reason}")]
     Unavailable { reason: String },
 }
@@ -116,6 +117,13 @@ impl SourceError {
             || self.sqlstate() == Some(&SqlState::QUERY_CANCELED)
     }
 
+    /// Whether a standby cancelled the query because replaying the primary's changes
+    /// conflicted with it (see [`is_recovery_conflict`]): worth retrying, and a keyed
+    /// export can resume after its last key.
+    pub fn is_recovery_conflict(&self) -> bool {
+        self.pg_error().is_some_and(is_recovery_conflict)
+    }
+
     /// Whether the failure is the database being unavailable rather than the query being
     /// wrong: worth retrying later.
     pub fn is_unavailable(&self) -> bool {
@@ -135,6 +143,30 @@ impl SourceError {
             },
         }
     }
+}
+
+/// Whether `error` is a standby's recovery conflict: SQLSTATE 40001 (replay had to remove
+/// row versions the query's snapshot could still see, or take a lock it held, and waited
+/// `max_standby_streaming_delay` for it) or 57P04 (replay dropped the query's database).
+/// Every transaction rowpipe opens is read-only, so a 40001 is never a serialization
+/// failure between its own writers.
+pub fn is_recovery_conflict(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|state| {
+        *state == SqlState::T_R_SERIALIZATION_FAILURE || *state == SqlState::DATABASE_DROPPED
+    })
+}
+
+/// [`describe_pg_error`], and for a recovery conflict what it means, so that a log line or
+/// a CLI message names it even where the server's own words are terse.
+fn describe_failure(error: &tokio_postgres::Error) -> String {
+    let mut text = describe_pg_error(error);
+    if is_recovery_conflict(error) {
+        text.push_str(
+            " [a recovery conflict: the standby's replay of the primary cancelled the query; \
+             worth retrying, and a keyed export resumes after its last key]",
+        );
+    }
+    text
 }
 
 /// A one-line description of a database error for operators: severity, SQLSTATE, message,

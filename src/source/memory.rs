@@ -17,8 +17,8 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 
 use super::{
-    ColumnInfo, PoolStatus, Rejected, RowDecoder, RowError, RowOptions, Source, SourceError,
-    SourceRows, TableInfo, column_index,
+    ColumnInfo, ParamKind, PoolStatus, Rejected, RowDecoder, RowError, RowOptions, Source,
+    SourceError, SourceRows, TableInfo, column_index,
 };
 use crate::export::ExportQuery;
 use crate::progress::Progress;
@@ -211,6 +211,11 @@ impl Source for Memory {
 
     fn pools(&self) -> Vec<PoolStatus> {
         Vec::new()
+    }
+
+    /// Parameters are not bound here: any text.
+    fn param_kind(&self, _type_name: &str) -> ParamKind {
+        ParamKind::Text
     }
 }
 

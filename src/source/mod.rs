@@ -55,6 +55,9 @@ pub enum OpenSourceError {
     Postgres(#[from] postgres::InvalidUrl),
     #[error(transparent)]
     Sqlite(#[from] sqlite::OpenError),
+    /// `[database] replicas` are PostgreSQL's streaming replicas; a SQLite file has none.
+    #[error("[database] replicas needs a PostgreSQL database, and {url} is a SQLite file")]
+    ReplicasWithoutPostgres { url: String },
     /// A token names a database role, and the database has none (SQLite).
     #[error("token {token:?} names role {role:?}, but a SQLite file has no roles; remove it")]
     RoleWithoutRoles { token: String, role: String },
@@ -101,6 +104,39 @@ impl DatabaseUrl {
             }
             (DatabaseUrl::Sqlite(path), _) => Arc::new(sqlite::Sqlite::open(path.clone())?),
         })
+    }
+
+    /// The source a server reads from, with `[database] replicas` when `replicas` are
+    /// given (see [`postgres::replicas`]): the database at this URL is their primary.
+    pub fn open_for_server(
+        &self,
+        settings: &postgres::PoolSettings,
+        replicas: Option<&postgres::replicas::ReplicaSettings>,
+    ) -> Result<Arc<dyn Source>, OpenSourceError> {
+        let Some(replicas) = replicas else {
+            return self.open(settings, SourceUse::Server);
+        };
+        let DatabaseUrl::Postgres(url) = self else {
+            return Err(OpenSourceError::ReplicasWithoutPostgres {
+                url: self.redacted(),
+            });
+        };
+        let primary = postgres::Postgres::for_server(url, settings)?;
+        let replica_sources = replicas
+            .urls
+            .iter()
+            .map(|url| {
+                Ok((
+                    postgres::redact_url(url),
+                    postgres::Postgres::for_server(url, settings)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, OpenSourceError>>()?;
+        Ok(Arc::new(postgres::replicas::Replicated::new(
+            primary,
+            replica_sources,
+            replicas,
+        )))
     }
 }
 
@@ -167,10 +203,13 @@ pub trait Source: Send + Sync + 'static {
 
     /// What values a parameter declared `type_name` takes here, for the API's description;
     /// the same name can mean different things (`integer` is 32 bits in PostgreSQL, 64 in
-    /// SQLite). Any text, unless the source says otherwise.
-    fn param_kind(&self, type_name: &str) -> ParamKind {
-        let _ = type_name;
-        ParamKind::Text
+    /// SQLite). No default: a source that wraps another must say it takes the same.
+    fn param_kind(&self, type_name: &str) -> ParamKind;
+
+    /// The read replicas requests are spread over, each with its state, for `/readyz`;
+    /// none (the default) for a source without replicas.
+    fn replicas(&self) -> Vec<ReplicaStatus> {
+        Vec::new()
     }
 }
 
@@ -192,6 +231,17 @@ pub enum ParamKind {
     Uuid,
     /// Text the source parses itself (or takes as it is).
     Text,
+}
+
+/// A read replica's state, as its last check (or request) found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// Its URL without a password.
+    pub name: String,
+    /// How far its replay was behind, when it answered and could tell.
+    pub lag: Option<Duration>,
+    /// Why requests skip it now (down, too far behind); `None` while it takes them.
+    pub problem: Option<String>,
 }
 
 /// How a typed export's values are to be delivered.
@@ -233,8 +283,9 @@ pub struct TableInfo {
 /// One connection pool's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolStatus {
-    /// What the pool is for, e.g. `downloads`.
-    pub name: &'static str,
+    /// What the pool is for, e.g. `downloads` (`replica1-downloads` for a read
+    /// replica's).
+    pub name: String,
     pub max: usize,
     pub size: usize,
     pub available: usize,
@@ -282,5 +333,21 @@ mod tests {
             );
         }
         assert_eq!(sqlite("a.db").redacted(), "sqlite:a.db");
+    }
+
+    #[test]
+    fn replicas_are_postgresql_only() {
+        let replicas = postgres::replicas::ReplicaSettings {
+            urls: vec!["postgres://replica/db".into()],
+            fallback: crate::config::Fallback::Primary,
+            max_lag: Duration::from_secs(30),
+            check_interval: Duration::from_secs(5),
+        };
+        let opened = DatabaseUrl::parse("sqlite:/nowhere/a.db")
+            .open_for_server(&postgres::PoolSettings::default(), Some(&replicas));
+        assert!(matches!(
+            opened.err(),
+            Some(OpenSourceError::ReplicasWithoutPostgres { .. })
+        ));
     }
 }

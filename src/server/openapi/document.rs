@@ -77,9 +77,15 @@ pub fn document(datasets: &[Dataset], source: &dyn Source) -> Value {
                     "health",
                     summary,
                     "200 when the database answers a trivial query within 5 seconds, else 503. \
-                     Needs a token only with `server.protect_readyz`.",
+                     With `[database] replicas`, the database a download would go to now (a \
+                     healthy replica, else the fallback) answers, and `replicas` lists each \
+                     replica's lag and why it is skipped, if it is. Needs a token only with \
+                     `server.protect_readyz`.",
                     Vec::new(),
-                    responses(status_ok(), &[401, 500, 503]),
+                    responses(
+                        ok_json("ready", json!({ "$ref": "#/components/schemas/Readiness" })),
+                        &[401, 500, 503],
+                    ),
                 );
                 paths.insert(route.path().into(), json!({ "get": op }));
             }

@@ -119,7 +119,40 @@ pub fn components() -> Map<String, Value> {
             "additionalProperties": false,
         }),
     );
+    schemas.insert("Readiness".into(), readiness());
     schemas
+}
+
+/// `/readyz`'s answer: `status`, and each read replica's state when there are replicas.
+fn readiness() -> Value {
+    json!({
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": { "const": "ok" },
+            "replicas": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "healthy", "lag_seconds", "problem"],
+                    "properties": {
+                        "name": { "type": "string", "description": "Its URL without a password." },
+                        "healthy": { "type": "boolean", "description": "Whether downloads go to it now." },
+                        "lag_seconds": {
+                            "type": ["number", "null"],
+                            "description": "How far its replay was behind what it had received (0: caught up); null when it did not answer or cannot tell.",
+                        },
+                        "problem": {
+                            "type": ["string", "null"],
+                            "description": "Why it is skipped: down, or further behind than max_lag.",
+                        },
+                    },
+                    "additionalProperties": false,
+                },
+            },
+        },
+        "additionalProperties": false,
+    })
 }
 
 /// `{"error": {"code", "message", ...}}` with `code` one of `codes`.

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use deadpool_postgres::Pool;
 
+use super::control;
 use crate::source::{SourceError, TableInfo};
 
 /// The column of the single-column primary key of the relation whose oid is `$1`/`c.oid`,
@@ -19,7 +20,9 @@ const PRIMARY_KEY: &str = "\
       AND i.indrelid OPERATOR(pg_catalog.=) ";
 
 /// Lists the relations of the schemas in `$1` the connected role can `SELECT` from, with
-/// their schema and the column of a single-column primary key.
+/// their schema and the column of a single-column primary key. On a standby (a server in
+/// recovery) unlogged tables are left out: their data is not replicated, and reading one
+/// fails.
 ///
 /// Names come as their raw bytes (`convert_to` SQL_ASCII converts nothing), so a name that
 /// is not valid UTF-8 (possible in a `SQL_ASCII` database) can be skipped on its own
@@ -34,28 +37,28 @@ fn list_relations() -> String {
          WHERE n.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) \
            AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,v,m,p,f}}'::pg_catalog.\"char\"[]) \
            AND pg_catalog.has_table_privilege(c.oid, 'SELECT') \
+           AND (c.relpersistence OPERATOR(pg_catalog.<>) 'u'::pg_catalog.\"char\" \
+             OR NOT pg_catalog.pg_is_in_recovery()) \
          ORDER BY 3, 1"
     )
 }
 
 /// The column of `table`'s primary key when it is a single column.
 pub(super) async fn primary_key(pool: &Pool, table: &str) -> Result<Option<String>, SourceError> {
-    let client = pool.get().await.map_err(SourceError::Connect)?;
     let sql = format!("{PRIMARY_KEY} pg_catalog.to_regclass($1)");
-    let row = client
-        .query_opt(sql.as_str(), &[&table])
-        .await
-        .map_err(SourceError::Query)?;
+    let row = control::read_only(pool, async |client| {
+        client.query_opt(sql.as_str(), &[&table]).await
+    })
+    .await?;
     Ok(row.and_then(|row| servable_name(row.get(0))))
 }
 
 /// The relations of `schemas` the connected role can read.
 pub(super) async fn tables(pool: &Pool, schemas: &[String]) -> Result<Vec<TableInfo>, SourceError> {
-    let client = pool.get().await.map_err(SourceError::Connect)?;
-    let rows = client
-        .query(list_relations().as_str(), &[&schemas])
-        .await
-        .map_err(SourceError::Query)?;
+    let rows = control::read_only(pool, async |client| {
+        client.query(list_relations().as_str(), &[&schemas]).await
+    })
+    .await?;
     Ok(rows
         .iter()
         .filter_map(|row| {

@@ -138,30 +138,25 @@ pub(super) async fn start_copy<T>(
             extra,
         )),
         Ok((None, extra)) => {
-            match guard.client().batch_execute("ROLLBACK").await {
-                Ok(()) => guard.release(),
-                Err(_) => guard.discard(),
-            }
+            guard.roll_back().await;
             Ok((None, extra))
         }
         Err(error) => {
-            // The server answered with an error, so nothing runs any more: the connection
-            // only needs its failed transaction rolled back to be reusable.
-            if error.as_db_error().is_some()
-                && guard.client().batch_execute("ROLLBACK").await.is_ok()
-            {
-                guard.release();
-            } else {
-                guard.discard();
-            }
+            guard.failed(&error).await;
             Err(SourceError::Query(error))
         }
     }
 }
 
+/// The transaction every query rowpipe runs is in, exports and its own alike: one
+/// snapshot, and no writes. Named explicitly, so that neither a role's nor a server's
+/// `default_transaction_isolation` applies: a standby refuses `serializable` (0A000), and
+/// a `pg_basebackup` copies the primary's setting to it.
+pub(super) const BEGIN_READ_ONLY: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// The statements that open an export's transaction. Only numbers are formatted into it.
 fn begin_statement(session: Session<'_>) -> String {
-    let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    let mut begin = String::from(BEGIN_READ_ONLY);
     if let Some(timeout) = session.statement_timeout {
         begin.push_str(&format!(
             "; SET LOCAL statement_timeout = {}",

@@ -62,6 +62,26 @@ impl ConnectionGuard {
             drop(Object::take(client));
         }
     }
+
+    /// Ends the connection's transaction without committing it: the connection goes back
+    /// to the pool once `ROLLBACK` succeeded, and is closed otherwise.
+    pub async fn roll_back(self) {
+        match self.client().batch_execute("ROLLBACK").await {
+            Ok(()) => self.release(),
+            Err(_) => self.discard(),
+        }
+    }
+
+    /// A statement of the connection's transaction failed with `error`. When the server
+    /// answered it, nothing runs any more and the connection only needs its failed
+    /// transaction rolled back to be reusable; otherwise (the connection broke) its state
+    /// is unknown, and it is closed.
+    pub async fn failed(self, error: &tokio_postgres::Error) {
+        match error.as_db_error() {
+            Some(_) => self.roll_back().await,
+            None => self.discard(),
+        }
+    }
 }
 
 impl Drop for ConnectionGuard {

@@ -17,9 +17,12 @@
 pub mod binary;
 mod catalog;
 pub mod connect;
+mod control;
 pub mod copy;
 pub mod copy_binary;
 pub mod guard;
+mod lag;
+pub mod replicas;
 pub mod typed;
 pub mod types;
 
@@ -104,6 +107,12 @@ impl Postgres {
     pub fn pool(&self) -> &Pool {
         &self.downloads
     }
+
+    /// How far this server's data is behind its primary's (zero on a primary), checked on
+    /// the control pool.
+    async fn lag(&self) -> Result<lag::Lag, SourceError> {
+        lag::lag(&self.control).await
+    }
 }
 
 impl Source for Postgres {
@@ -145,12 +154,10 @@ impl Source for Postgres {
         sql: &'a str,
         params: usize,
     ) -> BoxFuture<'a, Result<Vec<ColumnInfo>, SourceError>> {
-        Box::pin(async move {
-            let client = self.control.get().await.map_err(SourceError::Connect)?;
+        Box::pin(control::read_only(&self.control, async move |client| {
             let statement = client
                 .prepare_typed(sql, &vec![Type::UNKNOWN; params])
-                .await
-                .map_err(SourceError::Query)?;
+                .await?;
             Ok(statement
                 .columns()
                 .iter()
@@ -159,7 +166,7 @@ impl Source for Postgres {
                     type_name: types::type_name(column.type_()),
                 })
                 .collect())
-        })
+        }))
     }
 
     fn tables<'a>(
@@ -196,10 +203,10 @@ impl Source for Postgres {
     }
 
     fn pools(&self) -> Vec<PoolStatus> {
-        let status = |name, pool: &Pool| {
+        let status = |name: &str, pool: &Pool| {
             let status = pool.status();
             PoolStatus {
-                name,
+                name: name.to_owned(),
                 max: status.max_size,
                 size: status.size,
                 available: status.available,
@@ -272,14 +279,14 @@ fn malformed(error: DecodeError) -> RowError {
     RowError::Malformed(Box::new(error))
 }
 
-/// Checks that the database answers: takes a pooled connection and runs an empty query.
+/// Checks that the database answers: takes a pooled connection and runs a trivial query,
+/// in a transaction like every other (see [`control`]).
 async fn ping(pool: &Pool) -> Result<(), SourceError> {
-    let client = pool.get().await.map_err(SourceError::Connect)?;
-    client
-        .simple_query("SELECT 1")
-        .await
-        .map_err(SourceError::Query)?;
-    Ok(())
+    control::read_only(pool, async |client| {
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    })
+    .await
 }
 
 /// The planner's estimate of how many rows `sql` returns, from `EXPLAIN`; `None` when it
@@ -289,9 +296,12 @@ async fn ping(pool: &Pool) -> Result<(), SourceError> {
 /// Sent through the extended protocol, which takes a single statement only: whatever the
 /// query text holds, nothing but the `EXPLAIN` can run.
 async fn estimate_rows(pool: &Pool, sql: &str) -> Option<f64> {
-    let client = pool.get().await.ok()?;
     let explain = format!("EXPLAIN {}", strip_terminator(sql));
-    let rows = client.query(explain.as_str(), &[]).await.ok()?;
+    let rows = control::read_only(pool, async |client| {
+        client.query(explain.as_str(), &[]).await
+    })
+    .await
+    .ok()?;
     // The first line is the top plan node: `Seq Scan on t  (cost=0.00..35.50 rows=2550 width=4)`.
     let top: &str = rows.first()?.try_get(0).ok()?;
     let (_, after) = top.split_once(" rows=")?;

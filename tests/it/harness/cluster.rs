@@ -39,7 +39,7 @@ const PORT: u16 = 5432;
 
 /// The superuser created by `initdb -U`, and the OS user the server runs as when the
 /// tests run as root.
-const SUPERUSER: &str = "postgres";
+pub(super) const SUPERUSER: &str = "postgres";
 
 /// Where Debian and Ubuntu install the server programs, one directory per major version.
 const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
@@ -62,12 +62,12 @@ unsafe extern "C" {
 /// The running test cluster. Obtain it with [`cluster()`].
 #[derive(Debug)]
 pub struct Cluster {
-    socket_dir: PathBuf,
-    log_path: PathBuf,
+    pub(super) socket_dir: PathBuf,
+    pub(super) log_path: PathBuf,
     /// The port on 127.0.0.1, for a cluster started with [`ClusterOptions::tcp`].
-    tcp_port: Option<u16>,
+    pub(super) tcp_port: Option<u16>,
     /// The certificates of a cluster started with [`ClusterOptions::tls`].
-    certs: Option<Certs>,
+    pub(super) certs: Option<Certs>,
 }
 
 /// How [`Cluster::start_with`] starts a cluster, beyond the shared cluster's settings.
@@ -255,6 +255,15 @@ impl Cluster {
         }
     }
 
+    /// Database `name`, which exists on this cluster already (on a standby: made on its
+    /// primary).
+    pub fn database(&self, name: &str) -> TestDb {
+        TestDb {
+            url: self.url(name),
+            name: name.to_owned(),
+        }
+    }
+
     fn start() -> Result<Cluster, String> {
         start_server(&ClusterOptions::default()).map_err(|problem| {
             format!(
@@ -336,15 +345,15 @@ pub fn pg_program(name: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------
 
 /// Files of the cluster, all inside one temporary directory.
-struct ClusterPaths {
+pub(super) struct ClusterPaths {
     /// The temporary directory itself; also the socket directory.
-    root: PathBuf,
-    data_dir: PathBuf,
-    log: PathBuf,
+    pub(super) root: PathBuf,
+    pub(super) data_dir: PathBuf,
+    pub(super) log: PathBuf,
 }
 
 impl ClusterPaths {
-    fn inside(root: &Path) -> Self {
+    pub(super) fn inside(root: &Path) -> Self {
         ClusterPaths {
             root: root.to_path_buf(),
             data_dir: root.join("data"),
@@ -374,7 +383,7 @@ fn start_server(options: &ClusterOptions) -> Result<Cluster, String> {
         )?;
     }
     let tcp_port = options.tcp.then(free_port).transpose()?;
-    let started = start_postmaster(&pg_ctl, &paths, user, tcp_port, options.tls);
+    let started = start_postmaster(&pg_ctl, &paths, user, tcp_port, options.tls, &[]);
     let cluster = Cluster {
         socket_dir: paths.root.clone(),
         log_path: paths.log.clone(),
@@ -424,7 +433,7 @@ fn write_server_file(path: &Path, bytes: &[u8], user: ServerUser, mode: u32) -> 
 }
 
 /// A port of 127.0.0.1 that nothing listens on right now.
-fn free_port() -> Result<u16, String> {
+pub(super) fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -434,13 +443,13 @@ fn free_port() -> Result<u16, String> {
 /// The OS user that runs `initdb` and the server. PostgreSQL refuses to run as root, so
 /// when the tests run as root (typical in containers) the `postgres` user does.
 #[derive(Debug, Clone, Copy)]
-enum ServerUser {
+pub(super) enum ServerUser {
     Current,
     Postgres { uid: u32, gid: u32 },
 }
 
 impl ServerUser {
-    fn detect() -> Result<Self, String> {
+    pub(super) fn detect() -> Result<Self, String> {
         if effective_uid()? != 0 {
             return Ok(ServerUser::Current);
         }
@@ -452,7 +461,7 @@ impl ServerUser {
     }
 
     /// A command running `program` as this user, in `cwd`, with a clean environment.
-    fn command(self, program: &Path, cwd: &Path) -> Command {
+    pub(super) fn command(self, program: &Path, cwd: &Path) -> Command {
         let mut cmd = match self {
             ServerUser::Current => Command::new(program),
             ServerUser::Postgres { .. } => {
@@ -495,7 +504,7 @@ fn id_number(args: &[&str]) -> Result<u32, String> {
 ///
 /// It lives directly in `/tmp` rather than a possibly long `$TMPDIR` because a Unix
 /// socket path must fit in about 107 bytes.
-fn create_cluster_dir(user: ServerUser) -> Result<TempDir, String> {
+pub(super) fn create_cluster_dir(user: ServerUser) -> Result<TempDir, String> {
     let dir = tempfile::Builder::new()
         .prefix("rowpipe-pg-")
         .tempdir_in("/tmp")
@@ -538,12 +547,13 @@ fn init_data_dir(initdb: &Path, paths: &ClusterPaths, user: ServerUser) -> Resul
 /// Starts the server on a Unix socket (and, given `tcp_port`, on that port of 127.0.0.1),
 /// with fsync off because durability does not matter here, and enough connections for
 /// many parallel tests each running a server with a pool.
-fn start_postmaster(
+pub(super) fn start_postmaster(
     pg_ctl: &Path,
     paths: &ClusterPaths,
     user: ServerUser,
     tcp_port: Option<u16>,
     tls: bool,
+    settings: &[&str],
 ) -> Result<(), String> {
     let mut server_options = match tcp_port {
         // The port names the socket file too.
@@ -557,6 +567,10 @@ fn start_postmaster(
         ),
     };
     server_options.push_str(" -c fsync=off -c max_connections=200");
+    for setting in settings {
+        server_options.push_str(" -c ");
+        server_options.push_str(setting);
+    }
     if tls {
         server_options.push_str(
             " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key \
@@ -586,7 +600,7 @@ fn start_postmaster(
     ))
 }
 
-fn command_failure(cmd: &Command, output: &Output) -> String {
+pub(super) fn command_failure(cmd: &Command, output: &Output) -> String {
     format!(
         "{cmd:?} failed with {}:\n{}{}",
         output.status,
@@ -595,7 +609,7 @@ fn command_failure(cmd: &Command, output: &Output) -> String {
     )
 }
 
-fn log_tail(log: &Path) -> String {
+pub(super) fn log_tail(log: &Path) -> String {
     match fs::read(log) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
@@ -610,12 +624,12 @@ fn log_tail(log: &Path) -> String {
 // Stopping the server at exit
 // ---------------------------------------------------------------------------------------
 
-struct ServerFiles {
-    pg_ctl: PathBuf,
-    paths: ClusterPaths,
-    user: ServerUser,
+pub(super) struct ServerFiles {
+    pub(super) pg_ctl: PathBuf,
+    pub(super) paths: ClusterPaths,
+    pub(super) user: ServerUser,
     /// Deletes the whole cluster directory when dropped.
-    temp_dir: TempDir,
+    pub(super) temp_dir: TempDir,
 }
 
 impl ServerFiles {
@@ -632,7 +646,7 @@ impl ServerFiles {
     }
 }
 
-fn register_cleanup(files: ServerFiles) {
+pub(super) fn register_cleanup(files: ServerFiles) {
     let mut known = SERVER_FILES.lock().unwrap_or_else(PoisonError::into_inner);
     known.push(files);
     if known.len() > 1 {
@@ -667,7 +681,7 @@ extern "C" fn stop_cluster_at_exit() {
 /// The `bin` directory of the newest usable PostgreSQL installation: `pg_config
 /// --bindir` if that has the server programs, else the newest
 /// `/usr/lib/postgresql/<version>/bin`. Looked up once.
-fn pg_bin_dir() -> Result<&'static Path, String> {
+pub(super) fn pg_bin_dir() -> Result<&'static Path, String> {
     static BIN_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN_DIR
         .get_or_init(find_pg_bin_dir)

@@ -10,6 +10,7 @@
 //! * [`cli`]: the `rowpipe` binary with a clean environment.
 //! * [`assert`]: byte-string comparison with readable failure reports.
 //! * [`server`]: rowpipe's HTTP server, in-process or as the real binary.
+//! * [`standby`]: a primary and a streaming hot standby of it (`pg_basebackup -R`).
 //! * [`nginx`]: a real nginx in front of rowpipe, with its default or the documented
 //!   proxy settings.
 //! * [`process`]: child processes with a clean environment and a timeout.
@@ -32,6 +33,7 @@ pub mod property;
 pub mod proxy;
 pub mod psql;
 pub mod server;
+pub mod standby;
 
 pub use assert::assert_bytes_eq;
 pub use cli::rowpipe;
