@@ -47,6 +47,10 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
         (None, None) => tokio::task::block_in_place(demo::for_serve)?,
         (database, _) => (database_url(database.as_deref(), &config)?, config),
     };
+    // From here on SIGTERM and Ctrl-C shut down cleanly, also during the start-up checks
+    // below. (Making the demo, above, is simply stopped: its file is renamed into place
+    // only when complete.)
+    let shutdown = shutdown_signal();
 
     let state =
         AppState::from_config(&config, &url).map_err(|error| CliError::Usage(error.to_string()))?;
@@ -90,7 +94,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<(), CliError> {
     if let Err(error) = state.source().ping(STARTUP_PING).await {
         tracing::warn!(error = %OneLine(&error.to_string()), "the database does not answer yet; serving anyway, /healthz reports 503");
     }
-    server::serve(listener, state, shutdown_signal())
+    server::serve(listener, state, shutdown)
         .await
         .map_err(|error| CliError::Failed(format!("server failed: {error}")))
 }
