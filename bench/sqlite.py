@@ -156,7 +156,7 @@ def measure(args, rowpipe: Path, db: Path) -> int:
                                                    "datasette ?_stream=on + curl": []}
     datasette_port = b.free_port()
     datasette = Service([sys.executable, "-m", "datasette", "serve", str(db), "--port",
-                         str(datasette_port), "--setting", "sql_time_limit_ms", "0",
+                         str(datasette_port), "--setting", "sql_time_limit_ms", "600000",
                          "--setting", "num_sql_threads", "1"],
                         datasette_port, "/-/versions.json", args.workdir / "datasette.log")
     with rowpipe_serve(rowpipe, db, args.workdir, "main") as server, datasette:
