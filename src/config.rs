@@ -15,6 +15,12 @@ use serde::{Deserialize, Deserializer};
 use crate::catalog::{Dataset, DatasetQuery, Discovery, ParamSpec, TableName};
 use crate::export::Engine;
 use crate::format::Compression;
+use crate::source::postgres::PoolSettings;
+use crate::source::postgres::connect::{
+    DEFAULT_KEEPALIVES_COUNT, DEFAULT_KEEPALIVES_IDLE, DEFAULT_KEEPALIVES_INTERVAL,
+    DEFAULT_RECYCLE_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT,
+};
+use crate::source::postgres::replicas::{Fallback, ReplicaSettings};
 
 /// Bytes per chunk handed to the sink. 8 KiB chunks cost twice the CPU; 256 KiB ones save
 /// little more and cost memory per download (bench/RESULTS.md).
@@ -48,22 +54,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long downloads may go on after a shutdown signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How long a database connection may go without a byte from the server before TCP
-/// keepalive probes ask whether the server is still there. A download waiting for rows
-/// counts as idle here; the probes cost the server nothing.
-pub const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
-/// The time between two unanswered keepalive probes.
-pub const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
-/// Unanswered keepalive probes after which a connection is given up.
-pub const DEFAULT_KEEPALIVES_COUNT: u32 = 3;
-/// How long data or a probe sent to the database may stay unacknowledged before the
-/// connection is given up (`TCP_USER_TIMEOUT`). With the keepalive defaults, a download
-/// from a host that vanished without closing its connections fails after about a minute.
-pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the check of an idle pooled connection (one empty query) may take before the
-/// connection is thrown away and a new one opened.
-pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How far a read replica's replay may lag behind what it received before downloads
 /// skip it.
 pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(30);
@@ -191,16 +181,31 @@ pub struct DatabaseConfig {
     pub replica_check_interval: Duration,
 }
 
-/// Where requests go when `[database] replicas` are configured and none is healthy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fallback {
-    /// To the primary (`url`).
-    #[default]
-    Primary,
-    /// Nowhere: answered 503 `database_unavailable`, so the primary never takes the
-    /// replicas' read load.
-    Fail,
+impl DatabaseConfig {
+    /// The connection pools' settings this section asks for.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            pool_size: self.pool_size,
+            connect_timeout: self.connect_timeout,
+            wait_timeout: self.acquire_timeout,
+            keepalives_idle: self.keepalives_idle,
+            keepalives_interval: self.keepalives_interval,
+            keepalives_count: self.keepalives_count,
+            tcp_user_timeout: self.tcp_user_timeout,
+            recycle_timeout: self.recycle_timeout,
+            ..PoolSettings::default()
+        }
+    }
+
+    /// How downloads are spread over `replicas`; `None` when it lists none.
+    pub fn replica_settings(&self) -> Option<ReplicaSettings> {
+        (!self.replicas.is_empty()).then(|| ReplicaSettings {
+            urls: self.replicas.clone(),
+            fallback: self.fallback,
+            max_lag: self.max_lag,
+            check_interval: self.replica_check_interval,
+        })
+    }
 }
 
 impl Default for DatabaseConfig {

@@ -138,7 +138,7 @@ pub async fn run(args: ExportArgs, config: Config) -> Result<(), CliError> {
     let url = database_url(args.database.as_deref(), &config)?;
     let settings = PoolSettings {
         pool_size: 1,
-        ..PoolSettings::from_config(&config.database)
+        ..config.database.pool_settings()
     };
     let source = DatabaseUrl::parse(&url)
         .open(&settings, SourceUse::Export)

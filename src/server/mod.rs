@@ -7,6 +7,7 @@ mod accept_encoding;
 mod auth;
 mod error;
 mod listen;
+mod listing;
 mod metrics;
 mod openapi;
 mod page;

@@ -17,8 +17,6 @@ use super::metrics::SharedMetrics;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServerConfig};
 use crate::pipeline::ExportOptions;
-use crate::source::postgres::PoolSettings;
-use crate::source::postgres::replicas::ReplicaSettings;
 use crate::source::{DatabaseUrl, OpenSourceError, Source};
 
 /// Shared, cheaply cloned server state.
@@ -112,7 +110,7 @@ impl AppState {
     ///
     /// No PostgreSQL connection is opened yet; a SQLite file must exist.
     pub fn from_config(config: &Config, database_url: &str) -> Result<Self, OpenSourceError> {
-        let settings = PoolSettings::from_config(&config.database);
+        let settings = config.database.pool_settings();
         let url = DatabaseUrl::parse(database_url);
         if let DatabaseUrl::Sqlite(_) = url
             && let Some(token) = config.tokens.iter().find(|token| token.role.is_some())
@@ -122,7 +120,7 @@ impl AppState {
                 role: token.role.clone().unwrap_or_default(),
             });
         }
-        let replicas = ReplicaSettings::from_config(&config.database);
+        let replicas = config.database.replica_settings();
         let source = url.open_for_server(&settings, replicas.as_ref())?;
         let catalog = if config.datasets.is_empty() {
             Catalog::Discovered(config.discovery.clone())

@@ -339,7 +339,7 @@ mod tests {
     fn replicas_are_postgresql_only() {
         let replicas = postgres::replicas::ReplicaSettings {
             urls: vec!["postgres://replica/db".into()],
-            fallback: crate::config::Fallback::Primary,
+            fallback: postgres::replicas::Fallback::Primary,
             max_lag: Duration::from_secs(30),
             check_interval: Duration::from_secs(5),
         };

@@ -6,7 +6,7 @@ use std::fmt::{self, Write};
 use super::facts::{Sizes, write_download_buttons, write_downloads, write_facts};
 use super::html::{Escaped, page, segment};
 use super::preview::{PREVIEW_ROWS, Preview};
-use crate::server::routes::Listed;
+use crate::server::listing::Listed;
 
 /// What the preview section shows.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::fmt::{self, Write};
 
 use super::facts::{Sizes, write_downloads, write_facts};
 use super::html::{Escaped, page, segment};
-use crate::server::routes::Listed;
+use crate::server::listing::Listed;
 
 /// The page, for `datasets` (each with its sizes).
 pub fn render(datasets: &[(Listed, Sizes)]) -> String {

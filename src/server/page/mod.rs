@@ -19,7 +19,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
-use super::routes::{describe, find_readable, listing};
+use super::listing::{describe, find_readable, listing};
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::format::Format;

@@ -17,8 +17,6 @@ use tokio::task::JoinHandle;
 pub use conninfo::SslMode;
 pub use tls::{HandshakeError, Tls};
 
-use crate::config;
-
 /// How to connect and how many connections to keep.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -45,6 +43,22 @@ pub struct PoolSettings {
     pub recycle_timeout: Duration,
 }
 
+/// How long a database connection may go without a byte from the server before TCP
+/// keepalive probes ask whether the server is still there. A download waiting for rows
+/// counts as idle here; the probes cost the server nothing.
+pub const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+/// The time between two unanswered keepalive probes.
+pub const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered keepalive probes after which a connection is given up.
+pub const DEFAULT_KEEPALIVES_COUNT: u32 = 3;
+/// How long data or a probe sent to the database may stay unacknowledged before the
+/// connection is given up (`TCP_USER_TIMEOUT`). With the keepalive defaults, a download
+/// from a host that vanished without closing its connections fails after about a minute.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the check of an idle pooled connection (one empty query) may take before the
+/// connection is thrown away and a new one opened.
+pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
@@ -52,28 +66,11 @@ impl Default for PoolSettings {
             connect_timeout: Duration::from_secs(10),
             wait_timeout: Duration::from_secs(30),
             application_name: "rowpipe",
-            keepalives_idle: config::DEFAULT_KEEPALIVES_IDLE,
-            keepalives_interval: config::DEFAULT_KEEPALIVES_INTERVAL,
-            keepalives_count: config::DEFAULT_KEEPALIVES_COUNT,
-            tcp_user_timeout: config::DEFAULT_TCP_USER_TIMEOUT,
-            recycle_timeout: config::DEFAULT_RECYCLE_TIMEOUT,
-        }
-    }
-}
-
-impl PoolSettings {
-    /// The settings of a configuration file's `[database]` section.
-    pub fn from_config(database: &config::DatabaseConfig) -> Self {
-        Self {
-            pool_size: database.pool_size,
-            connect_timeout: database.connect_timeout,
-            wait_timeout: database.acquire_timeout,
-            keepalives_idle: database.keepalives_idle,
-            keepalives_interval: database.keepalives_interval,
-            keepalives_count: database.keepalives_count,
-            tcp_user_timeout: database.tcp_user_timeout,
-            recycle_timeout: database.recycle_timeout,
-            ..Self::default()
+            keepalives_idle: DEFAULT_KEEPALIVES_IDLE,
+            keepalives_interval: DEFAULT_KEEPALIVES_INTERVAL,
+            keepalives_count: DEFAULT_KEEPALIVES_COUNT,
+            tcp_user_timeout: DEFAULT_TCP_USER_TIMEOUT,
+            recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
         }
     }
 }

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use deadpool_postgres::{PoolError, TimeoutType};
 use futures_util::future::{BoxFuture, join_all};
+use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::Postgres;
 use super::lag::Lag;
-use crate::config::{DatabaseConfig, Fallback};
 use crate::export::ExportQuery;
 use crate::format::Format;
 use crate::progress::Progress;
@@ -44,16 +44,16 @@ pub struct ReplicaSettings {
     pub check_interval: Duration,
 }
 
-impl ReplicaSettings {
-    /// `[database]`'s replica settings; `None` when it lists no replicas.
-    pub fn from_config(database: &DatabaseConfig) -> Option<Self> {
-        (!database.replicas.is_empty()).then(|| Self {
-            urls: database.replicas.clone(),
-            fallback: database.fallback,
-            max_lag: database.max_lag,
-            check_interval: database.replica_check_interval,
-        })
-    }
+/// Where requests go when `[database] replicas` are configured and none is healthy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// To the primary (`url`).
+    #[default]
+    Primary,
+    /// Nowhere: answered 503 `database_unavailable`, so the primary never takes the
+    /// replicas' read load.
+    Fail,
 }
 
 /// The primary and its replicas; see the module's comment.
