@@ -1278,16 +1278,7 @@ fn a_name_that_cannot_be_served_is_skipped_alone() {
 
     let server = ServeProcess::start(&url, &[]);
     for _ in 0..2 {
-        let listing = http::get(server.addr(), "/datasets");
-        assert_eq!(listing.status, 200, "{}", listing.text());
-        let names: Vec<String> = listing
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| entry["name"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(names, ["good"]);
+        assert_eq!(http::dataset_names(server.addr()), ["good"]);
         let good = http::get_csv(server.addr(), "/datasets/good.csv");
         assert_eq!(good.text(), "id\n1\n2\n");
     }

@@ -214,16 +214,7 @@ fn demo_serve_with_nothing_makes_the_demo_once_and_serves_its_datasets() {
         "the log gives the address to open: {log}"
     );
 
-    let listing = http::get(server.addr(), "/datasets");
-    assert_eq!(listing.status, 200, "{}", listing.text());
-    let listing: serde_json::Value = serde_json::from_slice(&listing.body).unwrap();
-    let names: Vec<&str> = listing
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|dataset| dataset["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, DEMO_DATASETS);
+    assert_eq!(http::dataset_names(server.addr()), DEMO_DATASETS);
 
     // The default size, and a key to resume with.
     let tail = http::get(

@@ -529,16 +529,11 @@ fn sqlite_serve_with_a_file_offers_every_table_and_view() {
          CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 10;",
     );
     let server = ServeProcess::start(file.path().to_str().unwrap(), &[]);
-    let listing = http::get(server.addr(), "/datasets");
-    assert_eq!(listing.status, 200);
-    let listing = listing.json();
-    let names: Vec<&str> = listing
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|dataset| dataset["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["big_orders", "orders", "tags"]);
+    assert_eq!(
+        http::dataset_names(server.addr()),
+        ["big_orders", "orders", "tags"]
+    );
+    let listing = http::get(server.addr(), "/datasets").json();
     let key = |name: &str| {
         listing
             .as_array()

@@ -3,7 +3,9 @@
 
 use std::fmt::{self, Write};
 
-use super::facts::{Sizes, write_download_buttons, write_downloads, write_facts};
+use super::facts::{
+    Sizes, write_describe_error, write_download_buttons, write_downloads, write_facts,
+};
 use super::html::{Escaped, page, segment};
 use super::preview::{PREVIEW_ROWS, Preview};
 use crate::server::listing::Listed;
@@ -127,11 +129,7 @@ fn write_columns(out: &mut String, listed: &Listed) -> fmt::Result {
             }
             out.push_str("</tbody></table>\n");
         }
-        Err(error) => writeln!(
-            out,
-            "<p class=\"error\" role=\"alert\">Cannot be described: {}</p>",
-            Escaped(&error.public_message())
-        )?,
+        Err(error) => write_describe_error(out, error)?,
     }
     out.push_str("</section>\n");
     Ok(())

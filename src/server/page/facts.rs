@@ -6,6 +6,7 @@ use std::fmt::{self, Write};
 use super::html::{Escaped, query, segment, thousands};
 use crate::catalog::Dataset;
 use crate::format::Format;
+use crate::server::ApiError;
 
 /// What the pages say of a dataset beside its definition.
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,6 +81,15 @@ pub fn write_facts(out: &mut String, dataset: &Dataset, sizes: Sizes) -> fmt::Re
         writeln!(out, "<dl class=\"facts\">{facts}</dl>")?;
     }
     Ok(())
+}
+
+/// Why a dataset's columns cannot be shown.
+pub fn write_describe_error(out: &mut String, error: &ApiError) -> fmt::Result {
+    writeln!(
+        out,
+        "<p class=\"error\" role=\"alert\">Cannot be described: {}</p>",
+        Escaped(&error.public_message())
+    )
 }
 
 /// A link for each format, and one for Excel, carrying `params`.

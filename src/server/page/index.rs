@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Write};
 
-use super::facts::{Sizes, write_downloads, write_facts};
+use super::facts::{Sizes, write_describe_error, write_downloads, write_facts};
 use super::html::{Escaped, page, segment};
 use crate::server::listing::Listed;
 
@@ -54,11 +54,7 @@ fn write_dataset(out: &mut String, index: usize, listed: &Listed, sizes: Sizes) 
             }
             out.push_str("</p>\n");
         }
-        Err(error) => writeln!(
-            out,
-            "<p class=\"error\" role=\"alert\">Cannot be described: {}</p>",
-            Escaped(&error.public_message())
-        )?,
+        Err(error) => write_describe_error(out, error)?,
     }
     write_facts(out, dataset, sizes)?;
     let required: Vec<&str> = dataset

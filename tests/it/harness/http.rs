@@ -106,6 +106,20 @@ pub fn request(
     parse_response(&connection.received, method)
 }
 
+/// The names `GET /datasets` lists, in order; fails unless it answers 200.
+#[track_caller]
+pub fn dataset_names(addr: SocketAddr) -> Vec<String> {
+    let listing = get(addr, "/datasets");
+    assert_eq!(listing.status, 200, "/datasets: {}", listing.text());
+    listing
+        .json()
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|dataset| dataset["name"].as_str().expect("a name").to_owned())
+        .collect()
+}
+
 /// `GET path`, checked to be a successful CSV download: status 200, chunked, complete
 /// (ended with its terminating chunk), `Content-Type: text/csv; charset=utf-8`.
 #[track_caller]
