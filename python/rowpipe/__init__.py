@@ -15,7 +15,7 @@ iterator cancels the query on the server, and every failure is a ``rowpipe.Error
 import asyncio
 import functools
 import os
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 from . import errors
 from ._rowpipe import Chunks
@@ -32,6 +32,16 @@ from .errors import (
     Unavailable,
     WriteError,
 )
+
+if TYPE_CHECKING:
+    import sys
+
+    from ._rowpipe import ExportOptions
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 __all__ = [
     "AsyncChunks",
@@ -62,7 +72,7 @@ class Database(_NativeDatabase):
     ``Database(dsn).export(sql, ...)`` takes the options of ``rowpipe.export``.
     """
 
-    async def export_async(self, sql: str, **options: Any) -> "AsyncChunks":
+    async def export_async(self, sql: str, **options: "Unpack[ExportOptions]") -> "AsyncChunks":
         """``export`` for asyncio: starts the export on a worker thread, and returns an
         async iterator of its chunks."""
         loop = asyncio.get_running_loop()
@@ -73,7 +83,7 @@ class Database(_NativeDatabase):
 
 
 def export(
-    dsn: Union[str, "os.PathLike[str]"], sql: str, **options: Any
+    dsn: Union[str, "os.PathLike[str]"], sql: str, **options: "Unpack[ExportOptions]"
 ) -> Chunks:
     """Starts an export of ``sql`` from the database ``dsn`` names (see ``Database``) on a
     connection of its own, and returns its chunks once the database has accepted the query.
@@ -90,7 +100,7 @@ def export(
 
 
 async def export_async(
-    dsn: Union[str, "os.PathLike[str]"], sql: str, **options: Any
+    dsn: Union[str, "os.PathLike[str]"], sql: str, **options: "Unpack[ExportOptions]"
 ) -> "AsyncChunks":
     """``export`` for asyncio (Django's ASGI views, Starlette, FastAPI): the query is
     checked on a worker thread, and the chunks come as an async iterator."""

@@ -61,7 +61,9 @@ impl Chunks {
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<ChunkStream>> {
-        self.stream.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.stream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The next chunk, waited for without the GIL; `None` at the end or once closed. The
@@ -122,9 +124,12 @@ impl Chunks {
             bytes += chunk.len() as u64;
         }
         if *self.closed.borrow() {
-            return Err(Failure::Invalid("the export was closed while being written".into()));
+            return Err(Failure::Invalid(
+                "the export was closed while being written".into(),
+            ));
         }
-        file.sync_all().map_err(|error| write_failure(part, &error))?;
+        file.sync_all()
+            .map_err(|error| write_failure(part, &error))?;
         Ok(bytes)
     }
 }
@@ -168,8 +173,7 @@ impl Chunks {
     fn to_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<u64> {
         if self.taken.swap(true, Ordering::SeqCst) {
             return Err(Failure::Invalid(
-                "to_file writes a whole export, and chunks were already taken from this one"
-                    .into(),
+                "to_file writes a whole export, and chunks were already taken from this one".into(),
             )
             .into_pyerr(py));
         }

@@ -21,9 +21,11 @@ pub fn apply(mut export: Export, options: Option<&Bound<'_, PyDict>>) -> Result<
         return Ok(export);
     };
     let param_types = match options.get_item("param_types").ok().flatten() {
-        Some(types) if !types.is_none() => Some(
-            extract::<Vec<Option<String>>>("param_types", &types, "a list of type names or None")?,
-        ),
+        Some(types) if !types.is_none() => Some(extract::<Vec<Option<String>>>(
+            "param_types",
+            &types,
+            "a list of type names or None",
+        )?),
         _ => None,
     };
     for (name, value) in options.iter() {
@@ -76,12 +78,20 @@ fn option(
         "max_rows" => export.max_rows(count()?),
         "max_bytes" => export.max_bytes(count()?),
         "chunk_size" => match count()? {
-            0 => return Err(Failure::Invalid("chunk_size must be at least 1 byte".into())),
+            0 => {
+                return Err(Failure::Invalid(
+                    "chunk_size must be at least 1 byte".into(),
+                ));
+            }
             bytes => export.chunk_size(usize::try_from(bytes).unwrap_or(usize::MAX)),
         },
         "prefetch_depth" => export.prefetch_depth(count()? as usize),
         "statement_timeout" => export.statement_timeout(timeout(name, value)?),
-        "engine" => export.engine(text("typed or copy")?.parse::<Engine>().map_err(Failure::Invalid)?),
+        "engine" => export.engine(
+            text("typed or copy")?
+                .parse::<Engine>()
+                .map_err(Failure::Invalid)?,
+        ),
         "server_formatting" if flag()? => export.server_formatting(),
         "server_formatting" => export,
         _ => {
@@ -113,7 +123,11 @@ fn params(
     for (position, value) in values.iter().enumerate() {
         let name = format!("params[{position}] (${})", position + 1);
         let text = param_text(&name, value)?;
-        export = match types.and_then(|types| types.get(position)).cloned().flatten() {
+        export = match types
+            .and_then(|types| types.get(position))
+            .cloned()
+            .flatten()
+        {
             Some(type_name) => export.typed_param(type_name, text),
             None => export.param(text),
         };
@@ -130,7 +144,8 @@ fn param_text(name: &str, value: &Bound<'_, PyAny>) -> Result<String, Failure> {
     if let Ok(flag) = value.cast::<PyBool>() {
         return Ok(if flag.is_true() { "true" } else { "false" }.into());
     }
-    if value.is_none() || value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() {
+    if value.is_none() || value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>()
+    {
         return Err(Failure::Invalid(format!(
             "{name}: {} cannot be bound (a parameter is a str, a number, a date or \
              anything whose str() the column's type reads; write NULL in the SQL)",
@@ -188,7 +203,10 @@ fn extract<'py, T: FromPyObjectOwned<'py>>(
     expected: &str,
 ) -> Result<T, Failure> {
     value.extract::<T>().map_err(|_| {
-        Failure::Invalid(format!("{name} must be {expected}, got {}", describe(value)))
+        Failure::Invalid(format!(
+            "{name} must be {expected}, got {}",
+            describe(value)
+        ))
     })
 }
 

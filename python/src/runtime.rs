@@ -19,7 +19,9 @@ static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 /// The process's runtime.
 pub fn runtime() -> std::io::Result<Arc<Runtime>> {
     let pid = std::process::id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = RUNTIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((owner, runtime)) = &*slot {
         if *owner == pid {
             return Ok(runtime.clone());
