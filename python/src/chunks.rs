@@ -2,6 +2,7 @@
 //!
 //! - **The GIL is released** while the next chunk is awaited (and while `to_file` writes),
 //!   so other Python threads run meanwhile; the engine itself runs on the process's runtime.
+//!   A long wait looks at Python's signals every 100 ms, so Ctrl-C still interrupts it.
 //! - **Closing cancels.** `close()` (called by WSGI servers when a client leaves, by the
 //!   async face when its task is cancelled) wakes a thread waiting for a chunk and drops the
 //!   stream, whose guard cancels the query on the server and releases the connection. So
@@ -14,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -22,7 +24,8 @@ use pyo3::types::PyBytes;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
-use crate::errors::{Failure, IntoPy};
+use crate::errors::Failure;
+use crate::runtime::SIGNAL_CHECK;
 
 /// The stream of a started export.
 pub type ChunkStream = Box<dyn Stream<Item = Result<Bytes, rowpipe::Error>> + Send + Unpin>;
@@ -66,26 +69,42 @@ impl Chunks {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The next chunk, waited for without the GIL; `None` at the end or once closed. The
-    /// stream is dropped (and so the query ended or cancelled) as soon as it is done.
-    fn next_bytes(&self) -> Result<Option<Bytes>, rowpipe::Error> {
+    /// The next chunk, waited for without the GIL, a slice of [`SIGNAL_CHECK`] at a time
+    /// with Python's signal handlers run in between (so Ctrl-C raises `KeyboardInterrupt`
+    /// during a long wait); `None` at the end or once closed.
+    fn next_bytes(&self, py: Python<'_>) -> PyResult<Option<Bytes>> {
+        loop {
+            match py.detach(|| self.step(SIGNAL_CHECK)) {
+                Ok(Step::Chunk(chunk)) => return Ok(Some(chunk)),
+                Ok(Step::End) => return Ok(None),
+                Ok(Step::Waiting) => py.check_signals()?,
+                Err(error) => return Err(Failure::from(error).into_pyerr(py)),
+            }
+        }
+    }
+
+    /// Waits up to `wait` for the next chunk. The stream is dropped (and so the query ended
+    /// or cancelled) as soon as it is done; a wait that ran out loses nothing (a stream's
+    /// `next` may be given up and asked again).
+    fn step(&self, wait: Duration) -> Result<Step, rowpipe::Error> {
         let mut slot = self.lock();
         let Some(stream) = slot.as_mut() else {
-            return Ok(None);
+            return Ok(Step::End);
         };
         let mut closed = self.closed.subscribe();
         let next = self.runtime.block_on(async {
             tokio::select! {
                 biased;
-                _ = closed.wait_for(|closed| *closed) => None,
-                next = stream.next() => next,
+                _ = closed.wait_for(|closed| *closed) => Some(None),
+                next = tokio::time::timeout(wait, stream.next()) => next.ok(),
             }
         });
         match next {
-            Some(Ok(chunk)) => Ok(Some(chunk)),
-            ended => {
+            None => Ok(Step::Waiting),
+            Some(Some(Ok(chunk))) => Ok(Step::Chunk(chunk)),
+            Some(ended) => {
                 self.drop_stream(slot.take());
-                ended.transpose()
+                ended.transpose().map(|_| Step::End)
             }
         }
     }
@@ -97,41 +116,34 @@ impl Chunks {
         drop(stream);
     }
 
-    /// Writes every chunk to `path.part`, then renames it to `path`; on any failure the
-    /// part file is removed and `path` is left as it was.
-    fn write_file(&self, path: &Path) -> Result<u64, Failure> {
-        let mut part = path.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
-        let written = self.write_part(&part);
-        match written {
-            Ok(bytes) => std::fs::rename(&part, path)
-                .map(|()| bytes)
-                .map_err(|error| write_failure(path, &error)),
-            Err(failure) => {
-                let _ = std::fs::remove_file(&part);
-                Err(failure)
-            }
-        }
-    }
-
-    fn write_part(&self, part: &Path) -> Result<u64, Failure> {
-        let mut file = File::create(part).map_err(|error| write_failure(part, &error))?;
+    /// Writes every chunk to `part`, flushed to disk; the GIL is released for each wait
+    /// and each write.
+    fn write_part(&self, py: Python<'_>, part: &Path) -> PyResult<u64> {
+        let mut file = py
+            .detach(|| File::create(part))
+            .map_err(|error| write_failure(part, &error).into_pyerr(py))?;
         let mut bytes = 0;
-        while let Some(chunk) = self.next_bytes()? {
-            file.write_all(&chunk)
-                .map_err(|error| write_failure(part, &error))?;
+        while let Some(chunk) = self.next_bytes(py)? {
+            py.detach(|| file.write_all(&chunk))
+                .map_err(|error| write_failure(part, &error).into_pyerr(py))?;
             bytes += chunk.len() as u64;
         }
         if *self.closed.borrow() {
-            return Err(Failure::Invalid(
-                "the export was closed while being written".into(),
-            ));
+            return Err(
+                Failure::Invalid("the export was closed while being written".into()).into_pyerr(py),
+            );
         }
-        file.sync_all()
-            .map_err(|error| write_failure(part, &error))?;
+        py.detach(|| file.sync_all())
+            .map_err(|error| write_failure(part, &error).into_pyerr(py))?;
         Ok(bytes)
     }
+}
+
+/// What one wait for a chunk came to.
+enum Step {
+    Chunk(Bytes),
+    End,
+    Waiting,
 }
 
 fn write_failure(path: &Path, error: &std::io::Error) -> Failure {
@@ -152,7 +164,7 @@ impl Chunks {
     /// `StopIteration`, for the async face's executor).
     fn next_chunk(&self, py: Python<'_>) -> PyResult<Option<Py<PyBytes>>> {
         self.taken.store(true, Ordering::SeqCst);
-        let chunk = py.detach(|| self.next_bytes()).or_raise(py)?;
+        let chunk = self.next_bytes(py)?;
         Ok(chunk.map(|chunk| PyBytes::new(py, &chunk).unbind()))
     }
 
@@ -177,7 +189,21 @@ impl Chunks {
             )
             .into_pyerr(py));
         }
-        py.detach(|| self.write_file(&path)).or_raise(py)
+        let mut part = path.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let written = self.write_part(py, &part).and_then(|bytes| {
+            py.detach(|| std::fs::rename(&part, &path))
+                .map(|()| bytes)
+                .map_err(|error| write_failure(&path, &error).into_pyerr(py))
+        });
+        if written.is_err() {
+            // Whatever failed (the query, the disk, a KeyboardInterrupt), the export is
+            // over: its query is cancelled and no part file is left.
+            self.close(py);
+            let _ = std::fs::remove_file(&part);
+        }
+        written
     }
 
     /// The `Content-Type` of what the export writes (`text/csv; charset=utf-8`, ...).

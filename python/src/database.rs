@@ -7,7 +7,7 @@ use pyo3::types::PyDict;
 use crate::chunks::Chunks;
 use crate::errors::{Failure, IntoPy};
 use crate::options;
-use crate::runtime::runtime;
+use crate::runtime::{self, runtime};
 
 /// A database to export from: a PostgreSQL URL (a pool of up to `pool_size` connections,
 /// opened as needed) or a SQLite file (`sqlite:PATH`, or a path ending in `.db`,
@@ -54,9 +54,7 @@ impl Database {
         let runtime = runtime()
             .map_err(|error| Failure::Config(format!("cannot start rowpipe's runtime: {error}")))
             .or_raise(py)?;
-        let stream = py
-            .detach(|| runtime.block_on(export.chunks()))
-            .or_raise(py)?;
+        let stream = runtime::wait(py, &runtime, export.chunks())?.or_raise(py)?;
         Ok(Chunks::new(
             Box::new(stream.into_stream()),
             runtime,

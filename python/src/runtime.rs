@@ -6,9 +6,15 @@
 //! so a runtime made in another process is left alone (never dropped: dropping it would
 //! wait for threads that do not exist here) and a new one is made.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use pyo3::prelude::*;
 use tokio::runtime::Runtime;
+
+/// How long a wait on the engine goes without a look at Python's signals.
+pub const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 /// Worker threads: the engine's stages and the database connections. Two keep up with
 /// PostgreSQL's backend, which is the bottleneck of an export.
@@ -38,4 +44,31 @@ pub fn runtime() -> std::io::Result<Arc<Runtime>> {
         std::mem::forget(inherited);
     }
     Ok(runtime)
+}
+
+/// Runs `future` on `runtime` and waits for it without the GIL, running Python's signal
+/// handlers every [`SIGNAL_CHECK`]: a Ctrl-C raises `KeyboardInterrupt` and drops the
+/// future (an export being opened is cancelled with it).
+pub fn wait<F>(py: Python<'_>, runtime: &Runtime, future: F) -> PyResult<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    let mut task = runtime.spawn(future);
+    loop {
+        // The timer is made inside the runtime, which drives it.
+        let done = py.detach(|| {
+            runtime.block_on(async { tokio::time::timeout(SIGNAL_CHECK, &mut task).await })
+        });
+        match done {
+            Ok(Ok(output)) => return Ok(output),
+            Ok(Err(panicked)) => std::panic::resume_unwind(panicked.into_panic()),
+            Err(_) => {
+                if let Err(interrupted) = py.check_signals() {
+                    task.abort();
+                    return Err(interrupted);
+                }
+            }
+        }
+    }
 }

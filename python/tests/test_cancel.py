@@ -2,9 +2,11 @@
 that iterates its async face, cancels the query on the server within one second and
 releases the connection: the pool stays healthy."""
 
+import _thread
 import asyncio
 import gc
 import threading
+import time
 
 import rowpipe
 
@@ -91,3 +93,42 @@ def test_a_cancelled_async_task_cancels_the_query(db):
         assert [chunk async for chunk in chunks] == [b'{"a":1}\n']
 
     asyncio.run(main())
+
+
+#: Rows up to 5,000 at once, then 30 s of sleep: the first chunks come, then a long wait.
+STALLING = (
+    "SELECT n, repeat('x', 100) AS filler, CASE WHEN n = 5000 THEN pg_sleep(30) END AS s "
+    "FROM generate_series(1, 5000) n"
+)
+
+
+def interrupted(action) -> float:
+    """Runs ``action`` with what Ctrl-C does arriving after half a second; returns how long
+    it took to raise ``KeyboardInterrupt``."""
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    try:
+        action()
+    except KeyboardInterrupt:
+        return time.monotonic() - started
+    finally:
+        timer.cancel()
+    raise AssertionError("it ended before the interrupt")
+
+
+def test_ctrl_c_interrupts_a_long_wait_and_the_query_goes_with_the_iterator(db):
+    chunks = rowpipe.export(db.url, STALLING)
+    assert interrupted(lambda: [None for _ in chunks]) < 1.5
+    del chunks
+    assert_no_active_query(db)
+    # The same while export() waits for a first row that takes 30 s.
+    assert interrupted(lambda: rowpipe.export(db.url, "SELECT pg_sleep(30)")) < 1.5
+    assert_no_active_query(db)
+
+
+def test_an_interrupted_to_file_leaves_no_file_and_no_query(db, tmp_path):
+    chunks = rowpipe.export(db.url, STALLING)
+    assert interrupted(lambda: chunks.to_file(tmp_path / "slow.csv")) < 1.5
+    assert list(tmp_path.iterdir()) == []
+    assert_no_active_query(db)
