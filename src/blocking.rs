@@ -2,8 +2,10 @@
 //! their own.
 //!
 //! ```no_run
-//! let db = rowpipe::blocking::Postgres::connect("postgres://app@localhost/shop")?;
+//! let db = rowpipe::blocking::Database::open("postgres://app@localhost/shop")?;
 //! db.export("SELECT * FROM orders ORDER BY id").csv().write_to(std::io::stdout().lock())?;
+//! let file = rowpipe::blocking::Database::open("sqlite:shop.db")?;
+//! file.export("SELECT * FROM orders").jsonl().to_file("orders.jsonl")?;
 //! # Ok::<(), rowpipe::Error>(())
 //! ```
 //!
@@ -23,6 +25,35 @@ use crate::embed::{self, Summary};
 use crate::error::Error;
 use crate::format::Format;
 
+/// A database, PostgreSQL or a SQLite file, and the runtime its exports run on.
+#[derive(Clone, Debug)]
+pub struct Database {
+    inner: embed::Database,
+    runtime: Arc<Runtime>,
+}
+
+impl Database {
+    /// The database `url` names; see [`crate::Database::open`].
+    pub fn open(url: &str) -> Result<Self, Error> {
+        let (inner, runtime) = on_own_runtime(|| embed::Database::open(url))?;
+        Ok(Self { inner, runtime })
+    }
+
+    /// The database `url` names, with a pool of up to `pool_size` PostgreSQL connections.
+    pub fn open_with(url: &str, pool_size: usize) -> Result<Self, Error> {
+        let (inner, runtime) = on_own_runtime(|| embed::Database::open_with(url, pool_size))?;
+        Ok(Self { inner, runtime })
+    }
+
+    /// An export of `sql`; see [`crate::Database::export`].
+    pub fn export(&self, sql: impl Into<String>) -> Export {
+        Export {
+            inner: self.inner.export(sql),
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
 /// A PostgreSQL database, and the runtime its exports run on.
 #[derive(Clone, Debug)]
 pub struct Postgres {
@@ -33,18 +64,8 @@ pub struct Postgres {
 impl Postgres {
     /// The database at `url`; see [`crate::Postgres::connect`].
     pub fn connect(url: &str) -> Result<Self, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("rowpipe")
-            .enable_all()
-            .build()
-            .map_err(|error| Error::config(format!("cannot start rowpipe's runtime: {error}")))?;
-        // The pool is made inside the runtime that will drive its connections.
-        let inner = runtime.block_on(async { embed::Postgres::connect(url) })?;
-        Ok(Self {
-            inner,
-            runtime: Arc::new(runtime),
-        })
+        let (inner, runtime) = on_own_runtime(|| embed::Postgres::connect(url))?;
+        Ok(Self { inner, runtime })
     }
 
     /// An export of `sql`; see [`crate::Postgres::export`].
@@ -54,6 +75,22 @@ impl Postgres {
             runtime: self.runtime.clone(),
         }
     }
+}
+
+/// A runtime of the caller's own, and what `open` makes inside it: a pool is made inside
+/// the runtime that will drive its connections.
+fn on_own_runtime<T>(open: impl FnOnce() -> Result<T, Error>) -> Result<(T, Arc<Runtime>), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rowpipe")
+        .enable_all()
+        .build()
+        .map_err(|error| Error::config(format!("cannot start rowpipe's runtime: {error}")))?;
+    let opened = {
+        let _entered = runtime.enter();
+        open()?
+    };
+    Ok((opened, Arc::new(runtime)))
 }
 
 /// One export; the options are [`crate::Export`]'s, reached through [`Export::with`] or

@@ -1,5 +1,6 @@
-//! rowpipe inside another program: [`Postgres`] and the [`Export`] builder, re-exported
-//! at the crate's root (see the crate documentation for examples).
+//! rowpipe inside another program: [`Database`] (PostgreSQL or a SQLite file, by its URL),
+//! [`Postgres`] and the [`Export`] builder, re-exported at the crate's root (see the crate
+//! documentation for examples).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,11 +26,74 @@ use crate::progress::Progress;
 #[cfg(feature = "server")]
 use crate::server::{ApiError, content_disposition};
 use crate::sink::{PartMode, write_to_file};
-use crate::source::Source;
 use crate::source::postgres::{self, PoolSettings};
+use crate::source::{DatabaseUrl, Source, SourceUse};
+
+/// Connections a pool opens at most unless told otherwise.
+const DEFAULT_POOL_SIZE: usize = 8;
+
+/// A database to export from, PostgreSQL or a SQLite file, as its URL names it: the
+/// library's door to every source `rowpipe export --database` takes. Cheap to clone; clones
+/// share the source (for PostgreSQL, its pool).
+#[derive(Clone)]
+pub struct Database {
+    source: Arc<dyn Source>,
+    /// The URL without its password, for `Debug`.
+    shown: String,
+}
+
+impl Database {
+    /// The database `url` names: `postgres://user:password@host:port/dbname` or libpq's
+    /// `key=value` form (a pool of up to 8 connections, none opened until the first
+    /// export), or a SQLite file as `sqlite:PATH` or a path ending in `.db`, `.sqlite` or
+    /// `.sqlite3` (opened read-only, and checked now: it must exist and be a database).
+    pub fn open(url: &str) -> Result<Self, Error> {
+        Self::open_with(url, DEFAULT_POOL_SIZE)
+    }
+
+    /// The database `url` names, with a pool of up to `pool_size` PostgreSQL connections
+    /// (a SQLite export opens a connection of its own, whatever the size).
+    pub fn open_with(url: &str, pool_size: usize) -> Result<Self, Error> {
+        let url = DatabaseUrl::parse(url);
+        let source = url.open(&pool_settings(pool_size), SourceUse::Export)?;
+        Ok(Self {
+            source,
+            shown: url.redacted(),
+        })
+    }
+
+    /// An export of `sql` (one query; `$1`, `$2`, ... for [`Export::param`]s), as CSV
+    /// unless the builder says otherwise.
+    pub fn export(&self, sql: impl Into<String>) -> Export {
+        Export::new(self.source.clone(), sql.into())
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Database").field(&self.shown).finish()
+    }
+}
+
+impl From<Postgres> for Database {
+    fn from(postgres: Postgres) -> Self {
+        let shown = format!("{:?}", postgres.source);
+        Self {
+            source: postgres.source,
+            shown,
+        }
+    }
+}
+
+fn pool_settings(pool_size: usize) -> PoolSettings {
+    PoolSettings {
+        pool_size: pool_size.max(1),
+        ..PoolSettings::default()
+    }
+}
 
 /// A PostgreSQL database to export from: a pool of connections, opened as needed.
-/// Cheap to clone; clones share the pool.
+/// Cheap to clone; clones share the pool. [`Database`] takes SQLite files too.
 #[derive(Clone, Debug)]
 pub struct Postgres {
     source: Arc<postgres::Postgres>,
@@ -40,17 +104,13 @@ impl Postgres {
     /// `key=value` form), with a pool of up to 8 connections. No connection is opened
     /// until the first export.
     pub fn connect(url: &str) -> Result<Self, Error> {
-        Self::connect_with(url, 8)
+        Self::connect_with(url, DEFAULT_POOL_SIZE)
     }
 
     /// The database at `url`, with a pool of up to `pool_size` connections.
     pub fn connect_with(url: &str, pool_size: usize) -> Result<Self, Error> {
-        let settings = PoolSettings {
-            pool_size: pool_size.max(1),
-            ..PoolSettings::default()
-        };
         Ok(Self {
-            source: Arc::new(postgres::Postgres::connect(url, &settings)?),
+            source: Arc::new(postgres::Postgres::connect(url, &pool_settings(pool_size))?),
         })
     }
 
@@ -124,14 +184,16 @@ impl Export {
 
     /// Binds the next parameter (`$1`, then `$2`, ...), whose type the server infers from
     /// the query. The value is text, parsed by that type's input function; it is never
-    /// pasted into the SQL.
+    /// pasted into the SQL. SQLite binds it as text, which a column of INTEGER or REAL
+    /// affinity compares as a number.
     pub fn param(mut self, value: impl Into<String>) -> Self {
         self.push_param(String::new(), value.into());
         self
     }
 
-    /// Binds the next parameter as a value of `type_name` (`timestamptz`, `int8[]`, ...),
-    /// checked before the query runs, so a bad value is an
+    /// Binds the next parameter as a value of `type_name` (`timestamptz`, `int8[]`, ...;
+    /// for SQLite `integer`, `real`, `text` or `blob` as `\x` and hex digits), checked
+    /// before the query runs, so a bad value is an
     /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) naming it.
     pub fn typed_param(mut self, type_name: impl Into<String>, value: impl Into<String>) -> Self {
         self.push_param(type_name.into(), value.into());

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use crate::pipeline::OpenError;
 use crate::sink::SinkError;
-use crate::source::SourceError;
 use crate::source::postgres::InvalidUrl;
+use crate::source::{OpenSourceError, SourceError};
 use crate::stage::StreamError;
 
 /// Why an export failed; see [`Error::kind`].
@@ -42,7 +42,8 @@ pub enum ErrorKind {
     Malformed,
     /// Writing the output failed (a full disk, a closed pipe).
     Write,
-    /// The database URL (or another setting) is not valid.
+    /// The database URL (or another setting) is not valid, or names a SQLite file that is
+    /// missing or not a database.
     Config,
 }
 
@@ -182,6 +183,14 @@ impl From<SinkError<StreamError>> for Error {
 
 impl From<InvalidUrl> for Error {
     fn from(error: InvalidUrl) -> Self {
+        Error::config(error.to_string())
+    }
+}
+
+/// A URL that names no usable database: a bad PostgreSQL URL, or a SQLite file that is
+/// missing or not a database.
+impl From<OpenSourceError> for Error {
+    fn from(error: OpenSourceError) -> Self {
         Error::config(error.to_string())
     }
 }

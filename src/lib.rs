@@ -1,5 +1,5 @@
-//! rowpipe streams the result of a SQL query out of PostgreSQL as CSV, TSV, JSON Lines or
-//! JSON, over HTTP and to files, in constant memory, and makes every failure look like a
+//! rowpipe streams the result of a SQL query out of PostgreSQL (or a SQLite file) as CSV,
+//! TSV, JSON Lines or JSON, over HTTP and to files, in constant memory, and makes every failure look like a
 //! failure.
 //!
 //! It is a pipeline of small stages joined by bounded streams:
@@ -44,6 +44,16 @@
 //! # Ok(app) }
 //! ```
 //!
+//! [`Database`] opens whatever a URL names, PostgreSQL or a SQLite file, for the same
+//! builder:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rowpipe::Error> {
+//! let db = rowpipe::Database::open("sqlite:shop.db")?;
+//! db.export("SELECT * FROM orders WHERE id > $1").param("41").jsonl().to_file("orders.jsonl").await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Callers without an async runtime use [`blocking`]:
 //!
 //! ```no_run
@@ -67,7 +77,7 @@ pub mod blocking;
 mod embed;
 mod error;
 
-pub use embed::{Export, Postgres, Summary};
+pub use embed::{Database, Export, Postgres, Summary};
 pub use encode::{CsvOptions, CsvQuoting, CsvSettings};
 pub use error::{Error, ErrorKind};
 pub use export::Engine;

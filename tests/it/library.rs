@@ -1,6 +1,7 @@
-//! The library's face, as an embedding application uses it: `rowpipe::Postgres` and the
-//! `Export` builder, async and blocking, and an axum handler served over a real socket and
-//! fetched with curl. Outputs are compared with psql's, failures with their kinds.
+//! The library's face, as an embedding application uses it: `rowpipe::Postgres`,
+//! `rowpipe::Database` (a SQLite file too) and the `Export` builder, async and blocking, and
+//! an axum handler served over a real socket and fetched with curl. Outputs are compared
+//! with psql's and the CLI's, failures with their kinds.
 
 use std::time::Duration;
 
@@ -227,4 +228,96 @@ fn an_axum_handler_serves_downloads_and_failures() {
     let output = curl(&[&url("/late.csv")]);
     assert_eq!(output.status.code(), Some(18), "{output:?}");
     assert!(!output.stdout.is_empty());
+}
+
+/// A SQLite file with every storage class, written by the test.
+fn sqlite_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("shop.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT, price REAL, photo BLOB, m);
+             INSERT INTO orders VALUES (1, 'item, \"1\"', 1.25, x'00ff', 7);
+             INSERT INTO orders VALUES (2, '', -0.5, NULL, 'x');
+             INSERT INTO orders VALUES (3, NULL, 1e300, x'', 2.5);
+             INSERT INTO orders VALUES (4, 'é
+multi', NULL, NULL, NULL);",
+        )
+        .unwrap();
+    path
+}
+
+#[test]
+fn database_opens_a_sqlite_file_and_writes_what_the_cli_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_file(dir.path());
+    let url = format!("sqlite:{}", path.display());
+    let sql = "SELECT * FROM orders WHERE id >= $1 ORDER BY id";
+    let db = rowpipe::blocking::Database::open(&url).unwrap();
+    for format in ["csv", "tsv", "jsonl", "json"] {
+        let mut ours = Vec::new();
+        db.export(sql)
+            .format(format.parse().unwrap())
+            .with(|export| export.typed_param("integer", "2"))
+            .write_to(&mut ours)
+            .unwrap();
+        let cli = crate::harness::run_ok(crate::harness::rowpipe().args([
+            "export",
+            "--quiet",
+            "--database",
+            &url,
+            "--format",
+            format,
+            "--sql",
+            "SELECT * FROM orders WHERE id >= 2 ORDER BY id",
+        ]));
+        assert_bytes_eq(&ours, &cli.stdout);
+    }
+    // The async face, a path ending in .db, a key with after, and columns.
+    let ours = runtime().block_on(async {
+        let db = rowpipe::Database::open(path.to_str().unwrap()).unwrap();
+        let mut chunks = db
+            .export("SELECT * FROM orders")
+            .key("id")
+            .after("1")
+            .columns(["item", "id"])
+            .chunks()
+            .await
+            .unwrap();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        bytes
+    });
+    assert_bytes_eq(&ours, "item,id\n\"\",2\n,3\n\"é\nmulti\",4\n");
+}
+
+#[test]
+fn database_names_what_is_wrong_with_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let error = rowpipe::Database::open(missing.to_str().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(error.to_string().contains("missing.db"), "{error}");
+    let path = sqlite_file(dir.path());
+    let db = rowpipe::blocking::Database::open(&format!("sqlite:{}", path.display())).unwrap();
+    let error = db
+        .export("SELECT * FROM orders WHERE id = $1")
+        .with(|export| export.typed_param("integer", "two"))
+        .chunks()
+        .err()
+        .unwrap();
+    assert_eq!(error.kind(), ErrorKind::InvalidRequest);
+    assert!(error.to_string().contains("two"), "{error}");
+    let error = db.export("SELECT * FROM nope").chunks().err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::Query);
+    assert!(error.to_string().contains("nope"), "{error}");
+    // The same builder reaches PostgreSQL too.
+    let pg = rowpipe::Database::open("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let error = runtime()
+        .block_on(pg.export("SELECT 1").chunks())
+        .err()
+        .unwrap();
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
 }

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from project import views
+
+urlpatterns = [path("export/<str:name>", views.export)]
