@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as b  # noqa: E402  (the cluster, tables and measuring helpers)
+from services import Service  # noqa: E402
 
 SQLITE_SCHEMA = """
 CREATE TABLE {table} (
@@ -69,55 +70,6 @@ def build_sqlite(cluster: b.Cluster, rowpipe: Path, path: Path, tables: dict[str
         b.run_checked(["sqlite3", str(path)], input_text="\n".join(script) + "\nANALYZE;\n")
     marker.write_text(wanted)
     print(f"  done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-
-
-class Service:
-    """A server process (rowpipe serve, datasette) on a free loopback port."""
-
-    def __init__(self, cmd: list[str], port: int, ready_path: str, log: Path):
-        self.cmd, self.port, self.ready_path, self.log = cmd, port, ready_path, log
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "Service":
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=b.client_env())
-        deadline = time.monotonic() + 60
-        while True:
-            out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                  self.url(self.ready_path)], capture_output=True, text=True)
-            if out.stdout == "200":
-                return self
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise b.BenchError(f"{self.cmd[0]} did not start:\n{self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-    def __exit__(self, *exc) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def download(self, path: str) -> tuple[float, int]:
-        """(wall seconds, bytes) of one curl download to /dev/null; fails unless 200."""
-        start = time.perf_counter()
-        out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{http_code}",
-                              self.url(path)], capture_output=True, text=True, env=b.client_env())
-        wall = time.perf_counter() - start
-        size, code = out.stdout.split()
-        if out.returncode != 0 or code != "200":
-            raise b.BenchError(f"GET {path}: curl exit {out.returncode}, HTTP {code}")
-        return wall, int(size)
-
-    def vm_hwm_kb(self) -> int:
-        assert self.proc is not None
-        return b.vm_hwm_kb(self.proc.pid)
 
 
 def rowpipe_serve(rowpipe: Path, db: Path, workdir: Path, label: str) -> Service:
