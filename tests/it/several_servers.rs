@@ -1,0 +1,143 @@
+//! Two `rowpipe serve` processes with one config, behind a real nginx with the README's
+//! settings for several servers: downloads are spread over both and come out whole; a
+//! server killed mid-download breaks its clients' downloads visibly, and the next
+//! downloads go to the one left.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::harness::http::{self, Download};
+use crate::harness::nginx::Nginx;
+use crate::harness::{ServeProcess, TestDb, assert_bytes_eq, cluster, curl, poll_until};
+
+/// The config both servers run with: room for 12 downloads each (20 at once need more
+/// than the default 8 of one, which answers the rest 503); `long` is large enough (about
+/// 60 MB) that a download is still running on the server while its client has stopped
+/// reading.
+const SHARED_CONFIG: &str = r#"
+    [database]
+    pool_size = 12
+
+    [[dataset]]
+    name = "numbers"
+    table = "numbers"
+
+    [[dataset]]
+    name = "long"
+    sql = "SELECT i, repeat('x', 200) AS filler FROM generate_series(1, 300000) AS i"
+"#;
+
+const ALL_NUMBERS: &str = "SELECT * FROM numbers";
+const LONG: &str = "SELECT i, repeat('x', 200) AS filler FROM generate_series(1, 300000) AS i";
+
+/// `numbers`: 60,000 rows (about a megabyte of CSV).
+fn numbers_db() -> TestDb {
+    let db = cluster().create_database("several_servers");
+    db.execute(
+        "CREATE TABLE numbers (id int PRIMARY KEY, label text);
+         INSERT INTO numbers SELECT i, 'number ' || i FROM generate_series(1, 60000) AS i;",
+    );
+    db
+}
+
+/// The server's `rowpipe_active_downloads`, asked of it directly (not through nginx).
+fn active_downloads(server: SocketAddr) -> u64 {
+    let metrics = http::get(server, "/metrics");
+    metrics
+        .text()
+        .lines()
+        .find_map(|line| line.strip_prefix("rowpipe_active_downloads "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("rowpipe_active_downloads in /metrics")
+}
+
+/// The server's count of downloads that ended as `outcome`, summed over datasets and
+/// formats.
+fn ended_downloads(server: SocketAddr, outcome: &str) -> u64 {
+    let label = format!("outcome=\"{outcome}\"");
+    http::get(server, "/metrics")
+        .text()
+        .lines()
+        .filter(|line| line.starts_with("rowpipe_downloads_total{") && line.contains(&label))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[test]
+fn two_servers_behind_nginx_share_downloads_and_survive_one_dying() {
+    let db = numbers_db();
+    let first = ServeProcess::start_with_config(db.url(), SHARED_CONFIG);
+    let second = ServeProcess::start_with_config(db.url(), SHARED_CONFIG);
+    let nginx = Nginx::balancing(&[first.addr(), second.addr()]);
+    let numbers = format!("http://{}/datasets/numbers.csv", nginx.addr());
+    let whole = db.copy_csv(ALL_NUMBERS);
+
+    // 20 at once, through nginx: every one whole, and both servers took a share.
+    let downloads: Vec<_> = (0..20)
+        .map(|_| {
+            let numbers = numbers.clone();
+            std::thread::spawn(move || curl(&["--fail", &numbers]))
+        })
+        .collect();
+    for download in downloads {
+        let output = download.join().expect("a download thread");
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            nginx.error_log()
+        );
+        assert_bytes_eq(&output.stdout, &whole);
+    }
+    for server in [&first, &second] {
+        let served = ended_downloads(server.addr(), "ok");
+        assert!(served > 0, "{} served none of the 20", server.addr());
+    }
+
+    // Clients that stopped reading hold downloads open on the servers; open them until
+    // the first server holds at least one (round robin puts every other one there).
+    let mut held = Vec::new();
+    let mut on_first = 0;
+    let reached = poll_until(Duration::from_secs(20), || {
+        held.push(Download::start(nginx.addr(), "/datasets/long.csv"));
+        on_first = active_downloads(first.addr());
+        on_first > 0
+    });
+    assert!(reached.is_some(), "no download reached the first server");
+
+    first.signal("KILL");
+
+    // Its clients see the download broken off (no terminating chunk); the others' go on
+    // to the end. Either way what arrived is the export's beginning.
+    let long = db.copy_csv(LONG);
+    let mut broken = 0;
+    for download in held {
+        assert_eq!(download.status(), 200);
+        let response = download.finish();
+        if response.complete {
+            assert_bytes_eq(&response.body, &long);
+        } else {
+            broken += 1;
+            assert!(response.body.len() < long.len());
+            assert_bytes_eq(&response.body, &long[..response.body.len()]);
+        }
+    }
+    let log = nginx.error_log();
+    assert_eq!(broken, on_first, "{log}");
+    assert!(
+        log.contains("upstream prematurely closed connection"),
+        "{log}"
+    );
+
+    // New downloads go to the server that is left, whole.
+    for _ in 0..4 {
+        let output = curl(&["--fail", &numbers]);
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            nginx.error_log()
+        );
+        assert_bytes_eq(&output.stdout, &whole);
+    }
+}
