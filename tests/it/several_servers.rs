@@ -1,14 +1,17 @@
 //! Two `rowpipe serve` processes with one config, behind a real nginx with the README's
 //! settings for several servers: downloads are spread over both and come out whole; a
-//! server killed mid-download breaks its clients' downloads visibly, and the next
-//! downloads go to the one left.
+//! server killed mid-download breaks its clients' downloads visibly (curl exits 18, a
+//! chunked body lacks its last chunk), and the next downloads go to the one left.
 
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::http::{self, Download};
 use crate::harness::nginx::Nginx;
-use crate::harness::{ServeProcess, TestDb, assert_bytes_eq, cluster, curl, poll_until};
+use crate::harness::{
+    ServeProcess, TestDb, assert_bytes_eq, cluster, curl, poll_until, wait_for_exit,
+};
 
 /// The config both servers run with: room for 12 downloads each (20 at once need more
 /// than the default 8 of one, which answers the rest 503); `long` is large enough (about
@@ -104,13 +107,53 @@ fn two_servers_behind_nginx_share_downloads_and_survive_one_dying() {
         on_first > 0
     });
     assert!(reached.is_some(), "no download reached the first server");
+    // And a slow curl there: curls until one's download is on the first server.
+    let dir = tempfile::tempdir().unwrap();
+    let long_url = format!("http://{}/datasets/long.csv", nginx.addr());
+    let mut curls = Vec::new();
+    loop {
+        let (on_first_before, total_before) =
+            (on_first, on_first + active_downloads(second.addr()));
+        let saved = dir.path().join(format!("long{}.csv", curls.len()));
+        let child = Command::new("curl")
+            .args(["--silent", "--limit-rate", "1M", "-o"])
+            .arg(&saved)
+            .arg(&long_url)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run curl (Debian's curl package)");
+        curls.push((child, saved));
+        let started = poll_until(Duration::from_secs(10), || {
+            on_first = active_downloads(first.addr());
+            on_first + active_downloads(second.addr()) > total_before
+        });
+        assert!(started.is_some(), "curl's download did not start");
+        if on_first > on_first_before {
+            break;
+        }
+        assert!(curls.len() < 4, "no curl download reached the first server");
+    }
 
     first.signal("KILL");
 
-    // Its clients see the download broken off (no terminating chunk); the others' go on
-    // to the end. Either way what arrived is the export's beginning.
+    // The last curl's download was on the first server: broken off, exit status 18, its
+    // file the export's beginning. The others' are on the second server, and stopped.
+    let (mut slow, saved) = curls.pop().expect("a curl on the first server");
+    let status = wait_for_exit(&mut slow, Duration::from_secs(30), "curl");
+    assert_eq!(status.code(), Some(18), "{}", nginx.error_log());
+    let partial = std::fs::read(&saved).unwrap();
     let long = db.copy_csv(LONG);
-    let mut broken = 0;
+    assert!(partial.len() < long.len());
+    assert_bytes_eq(&partial, &long[..partial.len()]);
+    for (mut other, _) in curls {
+        let _ = other.kill();
+        let _ = other.wait();
+    }
+
+    // The held clients of the first server see the download broken off (no terminating
+    // chunk); the others' go on to the end. Either way what arrived is the export's
+    // beginning. The first server's downloads, the curl's counted.
+    let mut broken = 1;
     for download in held {
         assert_eq!(download.status(), 200);
         let response = download.finish();
