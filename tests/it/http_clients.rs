@@ -13,7 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::http;
-use crate::harness::nginx::{DOCUMENTED_SETTINGS, Nginx, ProxySettings};
+use crate::harness::nginx::{
+    DOCUMENTED_BALANCING_SETTINGS, DOCUMENTED_SERVER_PARAMETERS, DOCUMENTED_SETTINGS,
+    DOCUMENTED_UPSTREAM_SETTINGS, Nginx, ProxySettings,
+};
 use crate::harness::{
     ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, curl, poll_until,
 };
@@ -157,12 +160,18 @@ fn behind_nginx_failures_stay_failures() {
     assert_bytes_eq(&partial, &whole[..partial.len()]);
 }
 
-/// The README shows the very settings the nginx test uses.
+/// The README shows the very settings the nginx tests use, for one server and for several.
 #[test]
 fn the_readme_documents_the_tested_proxy_settings() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    for line in DOCUMENTED_SETTINGS.lines() {
+    let settings = [
+        DOCUMENTED_SETTINGS,
+        DOCUMENTED_SERVER_PARAMETERS,
+        DOCUMENTED_UPSTREAM_SETTINGS,
+        DOCUMENTED_BALANCING_SETTINGS,
+    ];
+    for line in settings.iter().flat_map(|setting| setting.lines()) {
         assert!(readme.contains(line), "the README lacks {line:?}");
     }
 }

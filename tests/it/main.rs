@@ -33,6 +33,7 @@ mod replicas;
 mod request;
 mod resume;
 mod serve_limits;
+mod several_servers;
 mod sqlite;
 mod standby;
 mod tls;

@@ -1,5 +1,5 @@
-//! A real nginx (Debian's package) in front of a rowpipe server, on a loopback port, for
-//! tests of what a client behind a reverse proxy sees.
+//! A real nginx (Debian's package) in front of one rowpipe server, or balancing several, on
+//! a loopback port, for tests of what a client behind a reverse proxy sees.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -26,7 +26,21 @@ proxy_set_header Connection \"\";
 proxy_buffering off;
 proxy_read_timeout 1h;";
 
-/// An nginx process proxying to `upstream`. Stopped when dropped.
+/// The parameters of each `server` line in the README's `upstream` block for several
+/// rowpipe servers.
+pub const DOCUMENTED_SERVER_PARAMETERS: &str = "max_fails=1 fail_timeout=10s";
+
+/// The rest of the README's `upstream` block: connections to the servers kept open (which
+/// `proxy_set_header Connection ""` is for).
+pub const DOCUMENTED_UPSTREAM_SETTINGS: &str = "keepalive 16;";
+
+/// The `location` settings the README adds for several servers, beside
+/// [`DOCUMENTED_SETTINGS`]: a request no server has answered yet goes to the next one.
+pub const DOCUMENTED_BALANCING_SETTINGS: &str = "\
+proxy_next_upstream error timeout;
+proxy_connect_timeout 5s;";
+
+/// An nginx process proxying to rowpipe. Stopped when dropped.
 pub struct Nginx {
     addr: SocketAddr,
     child: Child,
@@ -34,15 +48,38 @@ pub struct Nginx {
 }
 
 impl Nginx {
+    /// nginx in front of the one server at `upstream`.
     #[track_caller]
     pub fn start(upstream: SocketAddr, settings: ProxySettings) -> Nginx {
-        let dir = tempfile::tempdir().expect("nginx directory");
-        let addr = free_local_addr();
-        let root = dir.path().display();
         let location = match settings {
             ProxySettings::Defaults => String::new(),
             ProxySettings::Documented => DOCUMENTED_SETTINGS.to_owned(),
         };
+        Self::launch("", &upstream.to_string(), &location)
+    }
+
+    /// nginx balancing `servers` (round robin) with the README's settings for several
+    /// servers.
+    #[track_caller]
+    pub fn balancing(servers: &[SocketAddr]) -> Nginx {
+        let mut upstream = String::from("upstream rowpipe {\n");
+        for server in servers {
+            upstream.push_str(&format!(
+                "        server {server} {DOCUMENTED_SERVER_PARAMETERS};\n"
+            ));
+        }
+        upstream.push_str(&format!("        {DOCUMENTED_UPSTREAM_SETTINGS}\n    }}"));
+        let location = format!("{DOCUMENTED_SETTINGS}\n{DOCUMENTED_BALANCING_SETTINGS}");
+        Self::launch(&upstream, "rowpipe", &location)
+    }
+
+    /// nginx with `upstream` (an `upstream` block, or nothing) in its `http` block and one
+    /// `location /` that passes everything to `target` with the `location` settings.
+    #[track_caller]
+    fn launch(upstream: &str, target: &str, location: &str) -> Nginx {
+        let dir = tempfile::tempdir().expect("nginx directory");
+        let addr = free_local_addr();
+        let root = dir.path().display();
         // One process that keeps the test's user (no worker switching to `nobody`), all
         // its files in the temporary directory.
         let config = format!(
@@ -59,10 +96,11 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
+    {upstream}
     server {{
         listen {addr};
         location / {{
-            proxy_pass http://{upstream};
+            proxy_pass http://{target};
             {location}
         }}
     }}
