@@ -109,7 +109,9 @@ def measure(args, rowpipe: Path, db: Path) -> int:
     datasette_port = b.free_port()
     datasette = Service([sys.executable, "-m", "datasette", "serve", str(db), "--port",
                          str(datasette_port), "--setting", "sql_time_limit_ms", "600000",
-                         "--setting", "num_sql_threads", "1"],
+                         "--setting", "num_sql_threads", "1",
+                         # Datasette cuts a CSV stream off at 100 MB unless told otherwise.
+                         "--setting", "max_csv_mb", "0"],
                         datasette_port, "/-/versions.json", args.workdir / "datasette.log")
     with rowpipe_serve(rowpipe, db, args.workdir, "main") as server, datasette:
         server.download(f"/datasets/{table}.csv")  # warm the page cache
@@ -134,6 +136,13 @@ def measure(args, rowpipe: Path, db: Path) -> int:
                            "-o", str(Path(tmp) / "demo.db")])
             demo_walls.append(time.perf_counter() - start)
 
+    # Every tool must have written the whole table: a CSV cut short is not a fast one.
+    whole = samples["rowpipe serve + curl"][0][1]
+    for name, runs in samples.items():
+        for _, nbytes in runs:
+            if abs(nbytes - whole) > whole * 0.02:
+                raise b.BenchError(f"{name} wrote {nbytes:,} bytes, rowpipe {whole:,}: "
+                                   "not the whole table")
     rowpipe_wall = statistics.median(w for w, _ in samples["rowpipe serve + curl"])
     print(f"\n{table}, {args.rows:,} rows, from a SQLite file ({db.stat().st_size:,} bytes); "
           f"medians of {args.rounds} rounds (Datasette: {args.datasette_rounds})\n")
