@@ -83,14 +83,7 @@ fn two_servers_behind_nginx_share_downloads_and_survive_one_dying() {
         })
         .collect();
     for download in downloads {
-        let output = download.join().expect("a download thread");
-        assert!(
-            output.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            nginx.error_log()
-        );
-        assert_bytes_eq(&output.stdout, &whole);
+        assert_whole(&download.join().expect("a download thread"), &whole, &nginx);
     }
     for server in [&first, &second] {
         let served = ended_downloads(server.addr(), "ok");
@@ -174,13 +167,18 @@ fn two_servers_behind_nginx_share_downloads_and_survive_one_dying() {
 
     // New downloads go to the server that is left, whole.
     for _ in 0..4 {
-        let output = curl(&["--fail", &numbers]);
-        assert!(
-            output.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            nginx.error_log()
-        );
-        assert_bytes_eq(&output.stdout, &whole);
+        assert_whole(&curl(&["--fail", &numbers]), &whole, &nginx);
     }
+}
+
+/// A curl download through `nginx` that succeeded with the `whole` export.
+#[track_caller]
+fn assert_whole(output: &std::process::Output, whole: &[u8], nginx: &Nginx) {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        nginx.error_log()
+    );
+    assert_bytes_eq(&output.stdout, whole);
 }
