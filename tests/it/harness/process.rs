@@ -205,13 +205,16 @@ pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> Optio
 pub fn wait_for_exit(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
-        if let Some(status) = child.try_wait().expect("wait for rowpipe") {
+        if let Some(status) = child.try_wait().expect("wait for the child process") {
             return status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("rowpipe did not exit within {limit:?} after {what}");
+            panic!(
+                "the child process {} did not exit within {limit:?} after {what}",
+                child.id()
+            );
         }
         thread::sleep(Duration::from_millis(10));
     }
