@@ -64,17 +64,23 @@ fn stalled_clients_are_cut_off_and_free_the_database() {
     }
 }
 
-/// A client that reads slowly but steadily is not taken for a stalled one.
+/// A client that reads slowly but steadily (1 MiB/s, from a server that could send
+/// hundreds) is not taken for a stalled one.
+///
+/// Each read takes 256 KiB: the kernel reopens a full receive window only once a read has
+/// freed more than a segment, and loopback's segments are 64 KiB, so a client taking 64 KiB
+/// at a time can leave the server's send queue still for two reads, which a loaded
+/// machine stretches past a short `send_timeout`.
 #[test]
 fn a_slow_steady_client_is_not_cut() {
     let db = database("limits_slow");
-    let server = ServeProcess::start_with_config(db.url(), &config("", "send_timeout = \"1s\""));
+    let server = ServeProcess::start_with_config(db.url(), &config("", "send_timeout = \"2s\""));
     let mut download = Download::start(server.addr(), "/datasets/endless.csv");
     assert_eq!(download.status(), 200);
     let started = Instant::now();
     let mut read = 0;
-    while started.elapsed() < Duration::from_secs(6) {
-        read = download.read_body_bytes(read + 64 * 1024);
+    while started.elapsed() < Duration::from_secs(8) {
+        read = download.read_body_bytes(read + 256 * 1024);
         std::thread::sleep(Duration::from_millis(250));
     }
     // Still streaming: the socket buffers alone hold far less than this.
