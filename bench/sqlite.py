@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -155,7 +154,7 @@ def measure(args, rowpipe: Path, db: Path) -> int:
         nbytes = runs[0][1]
         print(f"| {name} | {nbytes / wall / 1e6:.0f} | {args.rows / wall:,.0f} | "
               f"{wall / rowpipe_wall:.2f}x | {nbytes:,} |")
-    print(f"\nrowpipe serve peak RSS (VmHWM) after one download: "
+    print("\nrowpipe serve peak RSS (VmHWM) after one download: "
           + ", ".join(f"{rows:,} rows {kb / 1024:.1f} MB" for rows, kb in memory.items()))
     print(f"rowpipe demo --rows {args.demo_rows:,}: median {statistics.median(demo_walls):.2f} s "
           f"of {len(demo_walls)} ({', '.join(f'{w:.2f}' for w in demo_walls)})")
