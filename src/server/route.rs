@@ -4,7 +4,9 @@
 //! built by going through [`Route::ALL`] and matching on each route exhaustively, so a
 //! route cannot be served without being described, or described without being served.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::format::Format;
 
 /// Everything but RFC 3986's unreserved characters, which stay as they are in a URL path
 /// segment (and in an RFC 5987 `filename*`).
@@ -13,6 +15,21 @@ pub(crate) const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// `name` as one path segment of a URL: plain ASCII, safe in an HTML attribute too.
+pub(crate) fn path_segment(name: &str) -> String {
+    utf8_percent_encode(name, NOT_UNRESERVED).to_string()
+}
+
+/// Where the dataset `name` downloads as `format`: `/datasets/{name}.{extension}`.
+pub(crate) fn download_path(name: &str, format: Format) -> String {
+    format!("/datasets/{}.{}", path_segment(name), format.extension())
+}
+
+/// Where the dataset `name`'s web page is: `/view/{name}`.
+pub(crate) fn page_path(name: &str) -> String {
+    format!("/view/{}", path_segment(name))
+}
 
 /// A route of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,5 +85,17 @@ impl Route {
             Route::DatasetPage => "/view/{name}",
             Route::Asset => "/assets/{file}",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_one_encoded_path_segment() {
+        assert_eq!(path_segment("a b/<c>.d"), "a%20b%2F%3Cc%3E.d");
+        assert_eq!(download_path("a b", Format::Jsonl), "/datasets/a%20b.jsonl");
+        assert_eq!(page_path("<x>"), "/view/%3Cx%3E");
     }
 }

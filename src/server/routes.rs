@@ -28,7 +28,7 @@ use super::listing::{Listed, find_readable, listing, readable_datasets};
 use super::openapi;
 use super::page;
 use super::request_id::{self, RequestId};
-use super::route::{NOT_UNRESERVED, Route};
+use super::route::{NOT_UNRESERVED, Route, download_path};
 use super::{ApiError, AppState};
 use crate::catalog::Dataset;
 use crate::encode::EXCEL_MAX_ROWS;
@@ -203,13 +203,12 @@ async fn list_datasets(
 }
 
 fn download_links(dataset: &Dataset) -> Value {
-    let name = utf8_percent_encode(&dataset.name, NOT_UNRESERVED).to_string();
     let links: serde_json::Map<String, Value> = Format::ALL
         .iter()
-        .map(|format| {
+        .map(|&format| {
             (
                 format.extension().to_owned(),
-                json!(format!("/datasets/{name}.{}", format.extension())),
+                json!(download_path(&dataset.name, format)),
             )
         })
         .collect();

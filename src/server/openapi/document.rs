@@ -10,7 +10,6 @@
 //! running server.
 
 use axum::http::{Method, StatusCode};
-use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value, json};
 
 use super::schemas;
@@ -18,8 +17,7 @@ use crate::catalog::Dataset;
 use crate::format::{Compression, Format};
 use crate::options::{OptionKey, Values};
 use crate::request::QueryKey;
-use crate::server::route::NOT_UNRESERVED;
-use crate::server::route::Route;
+use crate::server::route::{Route, path_segment};
 use crate::source::Source;
 
 /// The OpenAPI document for a server offering `datasets` from `source` (which says what
@@ -49,7 +47,7 @@ pub fn document(datasets: &[Dataset], source: &dyn Source) -> Value {
                     download_item(None, source),
                 );
                 for dataset in datasets {
-                    let name = utf8_percent_encode(&dataset.name, NOT_UNRESERVED);
+                    let name = path_segment(&dataset.name);
                     paths.insert(
                         format!("/datasets/{name}.{{format}}"),
                         download_item(Some(dataset), source),

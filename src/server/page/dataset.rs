@@ -6,9 +6,10 @@ use std::fmt::{self, Write};
 use super::facts::{
     Sizes, write_describe_error, write_download_buttons, write_downloads, write_facts,
 };
-use super::html::{Escaped, page, segment};
+use super::html::{Escaped, page};
 use super::preview::{PREVIEW_ROWS, Preview};
 use crate::server::listing::Listed;
+use crate::server::route::page_path;
 
 /// What the preview section shows.
 #[derive(Debug)]
@@ -68,8 +69,8 @@ fn write_form(
     writeln!(
         out,
         "<section aria-labelledby=\"parameters\">\n<h2 id=\"parameters\">Parameters</h2>\n\
-         <form method=\"get\" action=\"/view/{}\">",
-        segment(&dataset.name)
+         <form method=\"get\" action=\"{}\">",
+        page_path(&dataset.name)
     )?;
     for (index, param) in dataset.params.iter().enumerate() {
         let value = values

@@ -3,10 +3,11 @@
 
 use std::fmt::{self, Write};
 
-use super::html::{Escaped, query, segment, thousands};
+use super::html::{Escaped, query, thousands};
 use crate::catalog::Dataset;
 use crate::format::Format;
 use crate::server::ApiError;
+use crate::server::route::download_path;
 
 /// What the pages say of a dataset beside its definition.
 #[derive(Debug, Clone, Copy, Default)]
@@ -98,38 +99,38 @@ pub fn write_downloads(
     dataset: &Dataset,
     params: &[(&str, &str)],
 ) -> fmt::Result {
-    let name = segment(&dataset.name);
     let with = query(params.iter().copied());
     out.push_str("<ul class=\"downloads\">");
     for &format in Format::ALL {
         write!(
             out,
-            "<li><a href=\"/datasets/{name}.{ext}{with}\" download>{}</a></li>",
+            "<li><a href=\"{}{with}\" download>{}</a></li>",
+            download_path(&dataset.name, format),
             title(format),
-            ext = format.extension(),
         )?;
     }
     let excel = query(params.iter().copied().chain([("excel", "true")]));
     writeln!(
         out,
-        "<li><a href=\"/datasets/{name}.csv{excel}\" download>CSV for Excel</a></li></ul>"
+        "<li><a href=\"{}{excel}\" download>CSV for Excel</a></li></ul>",
+        download_path(&dataset.name, Format::Csv)
     )
 }
 
 /// A button for each format (and Excel) that submits the parameters' form as a download.
 pub fn write_download_buttons(out: &mut String, dataset: &Dataset) -> fmt::Result {
-    let name = segment(&dataset.name);
     for &format in Format::ALL {
         writeln!(
             out,
-            "<button type=\"submit\" formaction=\"/datasets/{name}.{}\">Download {}</button>",
-            format.extension(),
+            "<button type=\"submit\" formaction=\"{}\">Download {}</button>",
+            download_path(&dataset.name, format),
             title(format)
         )?;
     }
     writeln!(
         out,
         "<button type=\"submit\" name=\"excel\" value=\"true\" \
-         formaction=\"/datasets/{name}.csv\">Download CSV for Excel</button>"
+         formaction=\"{}\">Download CSV for Excel</button>",
+        download_path(&dataset.name, Format::Csv)
     )
 }

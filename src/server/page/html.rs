@@ -1,12 +1,9 @@
 //! Writing HTML safely: every piece of text from a database or a config file goes through
-//! [`Escaped`] (element content and double-quoted attribute values alike), and every
-//! path segment or query value of a link through [`segment`] or [`query`].
+//! [`Escaped`] (element content and double-quoted attribute values alike), every query
+//! value of a link through [`query`], and every path through
+//! [`route`](crate::server::route)'s builders.
 
 use std::fmt::{self, Display, Write};
-
-use percent_encoding::utf8_percent_encode;
-
-use crate::server::route::NOT_UNRESERVED;
 
 /// Text written into HTML as text: `& < > " '` as character references, so neither an
 /// element nor an attribute value can be closed by it.
@@ -28,11 +25,6 @@ impl Display for Escaped<'_> {
         }
         f.write_str(rest)
     }
-}
-
-/// `name` as one path segment of a URL (the result is plain ASCII, safe in an attribute).
-pub fn segment(name: &str) -> String {
-    utf8_percent_encode(name, NOT_UNRESERVED).to_string()
 }
 
 /// `pairs` as a query string, with a leading `?` (nothing when there are none).
@@ -97,7 +89,6 @@ mod tests {
 
     #[test]
     fn links_are_encoded() {
-        assert_eq!(segment("a b/<c>.d"), "a%20b%2F%3Cc%3E.d");
         assert_eq!(
             query([("status", "a&b"), ("x", "ü ")]),
             "?status=a%26b&x=%C3%BC+"

@@ -4,8 +4,9 @@
 use std::fmt::{self, Write};
 
 use super::facts::{Sizes, write_describe_error, write_downloads, write_facts};
-use super::html::{Escaped, page, segment};
+use super::html::{Escaped, page};
 use crate::server::listing::Listed;
+use crate::server::route::page_path;
 
 /// The page, for `datasets` (each with its sizes).
 pub fn render(datasets: &[(Listed, Sizes)]) -> String {
@@ -33,8 +34,8 @@ fn write_dataset(out: &mut String, index: usize, listed: &Listed, sizes: Sizes) 
     writeln!(
         out,
         "<section class=\"dataset\" aria-labelledby=\"dataset-{index}\">\n\
-         <h2 id=\"dataset-{index}\"><a href=\"/view/{}\">{}</a></h2>",
-        segment(&dataset.name),
+         <h2 id=\"dataset-{index}\"><a href=\"{}\">{}</a></h2>",
+        page_path(&dataset.name),
         Escaped(&dataset.name)
     )?;
     if let Some(description) = &dataset.description {
@@ -63,18 +64,18 @@ fn write_dataset(out: &mut String, index: usize, listed: &Listed, sizes: Sizes) 
         .filter(|param| param.default.is_none())
         .map(|param| param.name.as_str())
         .collect();
-    let view = segment(&dataset.name);
+    let view = page_path(&dataset.name);
     if required.is_empty() {
         write_downloads(out, dataset, &[])?;
         writeln!(
             out,
-            "<p><a href=\"/view/{view}\">Preview {}</a></p>",
+            "<p><a href=\"{view}\">Preview {}</a></p>",
             Escaped(&dataset.name)
         )?;
     } else {
         writeln!(
             out,
-            "<p><a href=\"/view/{view}\">Give {} to preview and download</a></p>",
+            "<p><a href=\"{view}\">Give {} to preview and download</a></p>",
             Escaped(&required.join(", "))
         )?;
     }
