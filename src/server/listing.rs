@@ -52,7 +52,7 @@ pub(super) async fn describe(state: &AppState, dataset: Dataset) -> Result<Liste
     let columns = match described {
         Ok(columns) => Ok(columns),
         // The database being down (or a standby's replay getting in the way) is the
-        // listing's failure, not one dataset's.
+        // request's failure, not one dataset's.
         Err(error) if error.is_unavailable() || error.is_recovery_conflict() => {
             return Err(ApiError::database(None, error));
         }
@@ -61,7 +61,7 @@ pub(super) async fn describe(state: &AppState, dataset: Dataset) -> Result<Liste
             tracing::warn!(
                 dataset = %OneLine(&dataset.name),
                 error = %OneLine(&error.to_string()),
-                "cannot describe a dataset for the listing"
+                "cannot describe a dataset"
             );
             Err(error)
         }
