@@ -95,25 +95,28 @@ pub const TRAILERS: [&str; 3] = ["x-rowpipe-rows", "x-rowpipe-bytes", "x-rowpipe
 pub fn http_body<S, E>(stream: S, log: DownloadLog, with_trailers: bool) -> Body
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
-    E: StdError + Send + Sync + 'static,
+    E: StdError + Send + Sync + Unpin + 'static,
 {
     Body::new(Observed {
         stream,
         log,
         ended: false,
         digest: with_trailers.then(Sha256Hex::default),
+        failing: None,
     })
 }
 
-struct Observed<S> {
+struct Observed<S, E> {
     stream: S,
     log: DownloadLog,
     ended: bool,
     /// The body's digest so far, when it ends with trailers; taken when they are sent.
     digest: Option<Sha256Hex>,
+    /// The stream's failure, held back for one turn (see `poll_frame`).
+    failing: Option<E>,
 }
 
-impl<S> Observed<S> {
+impl<S, E> Observed<S, E> {
     /// The trailers of a body that ended cleanly, with `digest` of all of it.
     fn trailers(&self, digest: Sha256Hex) -> HeaderMap {
         let progress = &self.log.progress;
@@ -135,10 +138,10 @@ impl<S> Observed<S> {
     }
 }
 
-impl<S, E> http_body::Body for Observed<S>
+impl<S, E> http_body::Body for Observed<S, E>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: StdError,
+    E: StdError + Unpin,
 {
     type Data = Bytes;
     type Error = E;
@@ -150,7 +153,22 @@ where
         if self.ended {
             return Poll::Ready(None);
         }
-        let item = ready!(self.stream.poll_next_unpin(cx));
+        let item = match self.failing.take() {
+            Some(error) => Some(Err(error)),
+            None => match ready!(self.stream.poll_next_unpin(cx)) {
+                // hyper takes chunks while its buffer has room before writing any, and a
+                // body that fails closes the connection without writing what the buffer
+                // holds. So the failure waits one turn, in which hyper writes out the
+                // chunks before it: the client gets every byte made before the failure
+                // that its socket takes, and then the broken end.
+                Some(Err(error)) => {
+                    self.failing = Some(error);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                item => item,
+            },
+        };
         let this = &mut *self;
         let log = &this.log;
         let progress = &log.progress;
@@ -210,7 +228,7 @@ where
     }
 }
 
-impl<S> Drop for Observed<S> {
+impl<S, E> Drop for Observed<S, E> {
     fn drop(&mut self) {
         if !self.ended {
             let progress = &self.log.progress;

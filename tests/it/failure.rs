@@ -194,6 +194,56 @@ fn a_terminated_backend_aborts_the_response_and_is_logged_once() {
     );
 }
 
+/// A query that fails soon after its first chunks, all of which (and the error) are ready
+/// at once: the client still gets the status, the chunks made before the failure, and a
+/// broken end, and the log's `bytes=` is what it got. (hyper takes body chunks while its
+/// write buffer has room before writing any, and closes without writing them when the
+/// body fails: such a download used to reach the client as nothing at all, not even a
+/// status line.)
+#[test]
+fn a_failure_right_after_the_first_chunks_still_reaches_the_client() {
+    let db = database("fail_early");
+    let (server, _config_dir) = serve_process_with(
+        &db,
+        r#"
+        [stream]
+        chunk_size = 4096
+
+        [[dataset]]
+        name = "early"
+        sql = "SELECT g, 1 / (g - 30000) AS x FROM generate_series(1, 40000) g"
+        "#,
+    );
+    let expected = db.copy_csv("SELECT g, 1 / (g - 30000) AS x FROM generate_series(1, 29999) g");
+    let mut received = Vec::new();
+    for round in 0..5 {
+        let response = http::get(server.addr(), "/datasets/early.csv");
+        assert_eq!(response.status, 200, "round {round}");
+        assert!(!response.complete, "round {round}: a broken end");
+        // 29,999 rows, about 230 KB, were made before the failure: every whole chunk of
+        // them reaches a client that reads at once (the rest was still being gathered).
+        assert_eq!(
+            response.body.len(),
+            expected.len() / 4096 * 4096,
+            "round {round}"
+        );
+        assert_bytes_eq(&response.body, &expected[..response.body.len()]);
+        received.push(response.body.len() as u64);
+    }
+    let failures = server.settled_log_lines(
+        "download failed; response aborted dataset=early ",
+        Duration::from_secs(5),
+    );
+    let logged: Vec<u64> = failures
+        .iter()
+        .map(|line| log_number(line, "bytes"))
+        .collect();
+    assert_eq!(
+        logged, received,
+        "bytes= is what each client got: {failures:#?}"
+    );
+}
+
 /// The `rows=` and `bytes=` of a failure log line against the `body` the client got.
 ///
 /// Bytes are counted as they are handed to hyper, all of which reaches a client that

@@ -208,7 +208,12 @@ fn wget_cannot_splice_a_retry_onto_a_broken_download() {
     db.execute("UPDATE flag SET on_first_try = 0");
     let status = crate::harness::wait_for_exit(&mut wget, Duration::from_secs(60), "wget");
     assert!(started.is_some() || status.code() == Some(8));
-    assert_eq!(status.code(), Some(8), "wget must fail, not splice");
+    assert_eq!(
+        status.code(),
+        Some(8),
+        "wget must fail, not splice: {}",
+        server.log()
+    );
     let log = server.wait_for_log("byte range", Duration::from_secs(5));
     assert!(log.contains("status=400"), "{log}");
     let saved = std::fs::read(&saved).unwrap_or_default();
