@@ -145,14 +145,9 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the command's default level.
-///
-/// deadpool logs every broken connection at `warn`; rowpipe reports the failure that
-/// matters (the download's or the export's) itself, with its context, so that noise is
-/// kept out by default.
 fn init_logging(default_level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{default_level},deadpool=error"))
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -2,7 +2,7 @@
 //! operator what happened and a client whether to retry, and how a database error is
 //! described in one line.
 
-use deadpool_postgres::PoolError;
+use crate::source::postgres::connect::PoolError;
 use tokio_postgres::error::SqlState;
 
 use crate::escape::echo;

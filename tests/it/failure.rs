@@ -476,6 +476,99 @@ fn a_hundred_disconnects_leave_the_pool_healthy() {
     endless.disconnect();
 }
 
+/// Rows that say which backend produced them: about 10 MB, so a download streams for a
+/// while on its connection.
+const PIDS: &str = "SELECT pg_backend_pid() AS pid, g, repeat('x', 200) AS filler \
+                    FROM generate_series(1, 50000) g";
+
+/// A download runs its connection's driver in its own task while the rows flow, and gives
+/// it back to the connection's background task when they end: the pooled connection must
+/// then run the commit and the next downloads' statements as before. With a pool of one,
+/// downloads through COPY and through a portal, a small one and an abandoned one between
+/// them, each complete and byte-identical to psql, on one backend until the abandoned
+/// download's connection is closed, and then on its successor.
+#[test]
+fn one_connection_serves_download_after_download() {
+    let db = database("pool_reuse");
+    let server = TestServer::start(
+        db.url(),
+        &format!(
+            r#"
+            [database]
+            pool_size = 1
+
+            [[dataset]]
+            name = "pids"
+            sql = "{PIDS}"
+
+            [[dataset]]
+            name = "pids_param"
+            sql = "{PIDS} LIMIT $1"
+            params = [ {{ name = "n", type = "int4" }} ]
+
+            [[dataset]]
+            name = "small"
+            table = "small"
+
+            [[dataset]]
+            name = "endless"
+            sql = "{ENDLESS}"
+            "#
+        ),
+    );
+    // The backend a body's rows came from, and psql's bytes for the same rows.
+    let backend_and_expected = |body: &[u8]| {
+        let second_line = body.split(|&byte| byte == b'\n').nth(1).expect("a row");
+        let pid = std::str::from_utf8(second_line)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_owned();
+        let expected = db.copy_csv(&PIDS.replace("pg_backend_pid()", &format!("{pid}::int4")));
+        (pid, expected)
+    };
+    let download = |path: &str| {
+        let response = http::get(server.addr(), path);
+        assert_eq!(response.status, 200, "{path}");
+        assert!(response.complete, "{path}: complete");
+        response.body
+    };
+
+    let body = download("/datasets/pids.csv");
+    let (first, expected) = backend_and_expected(&body);
+    assert_bytes_eq(&body, &expected);
+    for path in ["/datasets/pids_param.csv?n=50000", "/datasets/pids.csv"] {
+        let body = download(path);
+        let (pid, expected) = backend_and_expected(&body);
+        assert_eq!(pid, first, "{path}: the pooled connection is used again");
+        assert_bytes_eq(&body, &expected);
+        assert_bytes_eq(
+            download("/datasets/small.csv"),
+            db.copy_csv("SELECT * FROM small"),
+        );
+    }
+
+    let mut abandoned = Download::start(server.addr(), "/datasets/endless.csv");
+    abandoned.read_body_bytes(256 * 1024);
+    abandoned.disconnect();
+    wait_until(
+        Duration::from_secs(2),
+        "the abandoned query is gone",
+        || db.active_queries() == 0,
+    );
+    let body = download("/datasets/pids.csv");
+    let (next, expected) = backend_and_expected(&body);
+    assert_ne!(
+        next, first,
+        "the abandoned download's connection was closed"
+    );
+    assert_bytes_eq(&body, &expected);
+    let body = download("/datasets/pids_param.csv?n=50000");
+    assert_eq!(backend_and_expected(&body).0, next);
+    assert_bytes_eq(&body, &expected);
+}
+
 /// A client that stops reading makes the database backend wait to write (back-pressure
 /// reaches PostgreSQL) instead of rowpipe buffering the table in memory.
 #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use deadpool_postgres::Pool;
+use super::connect::Pool;
 
 use super::control;
 use crate::source::{SourceError, TableInfo};

@@ -3,18 +3,17 @@
 //! pool, and showing a connection string without ever showing its password.
 
 mod conninfo;
+mod driver;
+mod pool;
 mod tls;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio::task::JoinHandle;
+use deadpool::Runtime;
 
 pub use conninfo::SslMode;
+pub use driver::Lent;
+pub use pool::{Manager, Object, Pool, PoolError, PooledClient, TimeoutType};
 pub use tls::{HandshakeError, Tls};
 
 /// How to connect and how many connections to keep.
@@ -122,17 +121,7 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
     if let Some(timeout) = user_timeout {
         config.tcp_user_timeout(timeout);
     }
-    let manager = Manager::from_connect(
-        config,
-        Connector { tls: tls.clone() },
-        // One cheap round trip per checkout finds connections the server dropped (a restart,
-        // an idle timeout) before a download starts on one; `Fast` would only notice the
-        // ones whose socket is already known to be closed.
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Verified,
-        },
-    );
-    let pool = Pool::builder(manager)
+    let pool = Pool::builder(Manager::new(config, tls))
         .max_size(settings.pool_size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(settings.wait_timeout))
@@ -142,7 +131,6 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
         .recycle_timeout(Some(settings.recycle_timeout))
         .build()
         .map_err(|error| invalid(error.to_string()))?;
-    remember_tls(&pool, tls);
     Ok(pool)
 }
 
@@ -165,69 +153,6 @@ fn tokio_postgres_mode(
         SslMode::Prefer => Negotiate::Prefer,
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Negotiate::Require,
     }
-}
-
-/// Opens the pool's connections: with TLS as [`Tls`] says, and, for `prefer`, once more in
-/// plain text when a TLS attempt failed (a refused handshake, or a server that turned the
-/// encrypted login away), as libpq does.
-struct Connector {
-    tls: Tls,
-}
-
-type Connected = Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>;
-
-impl deadpool_postgres::Connect for Connector {
-    fn connect(
-        &self,
-        config: &tokio_postgres::Config,
-    ) -> Pin<Box<dyn Future<Output = Connected> + Send + '_>> {
-        let config = config.clone();
-        Box::pin(async move {
-            let started = Arc::new(AtomicBool::new(false));
-            let connected = match config.connect(self.tls.noting_start(started.clone())).await {
-                Err(error)
-                    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer
-                        && started.load(Ordering::SeqCst) =>
-                {
-                    tracing::warn!(
-                        error = %crate::source::error::describe_pg_error(&error),
-                        "TLS to the database failed under sslmode=prefer; connecting in plain \
-                         text instead (set sslmode=require or verify-full to refuse)"
-                    );
-                    let mut plain = config.clone();
-                    plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                    plain.connect(self.tls.clone()).await
-                }
-                other => other,
-            };
-            let (client, connection) = connected?;
-            let task = tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::warn!(target: "deadpool.postgres", "Connection error: {}", error);
-                }
-            });
-            Ok((client, task))
-        })
-    }
-}
-
-/// Each pool's [`Tls`], for the cancel requests of its connections (a deadpool pool holds
-/// no data of its own). Entries of dropped pools are pruned as new pools come.
-static POOL_TLS: Mutex<Vec<(deadpool_postgres::WeakPool, Tls)>> = Mutex::new(Vec::new());
-
-fn remember_tls(pool: &Pool, tls: Tls) {
-    let mut known = POOL_TLS.lock().unwrap_or_else(PoisonError::into_inner);
-    known.retain(|(weak, _)| weak.upgrade().is_some());
-    known.push((pool.weak(), tls));
-}
-
-/// The [`Tls`] that `pool`'s connections were opened with, if [`connect`] built it.
-pub fn tls_of(pool: &Pool) -> Option<Tls> {
-    let known = POOL_TLS.lock().unwrap_or_else(PoisonError::into_inner);
-    known.iter().find_map(|(weak, tls)| {
-        let other = weak.upgrade()?;
-        std::ptr::eq(other.manager(), pool.manager()).then(|| tls.clone())
-    })
 }
 
 /// A connection URL or `key=value` string as it may be shown in messages and logs:

@@ -9,7 +9,7 @@
 //! [`ConnectionGuard`], so a query dropped half way (a health check that timed out) is
 //! cancelled and its connection closed, never pooled inside an open transaction.
 
-use deadpool_postgres::Pool;
+use super::connect::Pool;
 use tokio_postgres::Client;
 
 use super::copy::BEGIN_READ_ONLY;

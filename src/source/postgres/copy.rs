@@ -11,16 +11,17 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use super::connect::Pool;
 use bytes::Bytes;
-use deadpool_postgres::Pool;
 use futures_util::Stream;
 use tokio_postgres::Client;
 
+use super::connect::Lent;
 use super::guard::ConnectionGuard;
 use crate::escape::quote_identifier;
 use crate::progress::Progress;
@@ -130,7 +131,11 @@ pub(super) async fn start_copy<T>(
     match started {
         Ok((Some(copy), extra)) => Ok((
             Some(CopyStream {
-                state: State::Copying { copy, guard },
+                state: State::Copying {
+                    copy,
+                    driver: guard.lend_driver(),
+                    guard,
+                },
                 messages: 0,
                 rows,
                 clock: statement_timeout.map(|limit| DatabaseClock::new(limit, since.elapsed())),
@@ -271,6 +276,9 @@ pub(super) enum RowCount {
 enum State {
     Copying {
         copy: Pieces,
+        /// The connection's driver, run by the stream itself while the rows flow (see
+        /// [`poll_pieces`]); `None` if the connection ended before it could be lent.
+        driver: Option<Lent>,
         guard: ConnectionGuard,
     },
     /// The rows are all out; the transaction is being closed before the connection goes
@@ -296,7 +304,7 @@ impl Stream for CopyStream {
         let this = &mut *self;
         loop {
             match &mut this.state {
-                State::Copying { copy, .. } => match copy.as_mut().poll_next(cx) {
+                State::Copying { copy, driver, .. } => match poll_pieces(copy, driver, cx) {
                     Poll::Pending => {
                         let Some(clock) = &mut this.clock else {
                             return Poll::Pending;
@@ -333,11 +341,13 @@ impl Stream for CopyStream {
                         })));
                     }
                     Poll::Ready(None) => {
-                        let State::Copying { guard, .. } =
+                        let State::Copying { guard, driver, .. } =
                             std::mem::replace(&mut this.state, State::Done)
                         else {
                             unreachable!("matched Copying above");
                         };
+                        // The few bytes of the commit are the background task's to run.
+                        drop(driver);
                         this.state = State::Committing(Box::pin(async move {
                             guard.client().batch_execute("COMMIT").await?;
                             guard.release();
@@ -360,6 +370,30 @@ impl Stream for CopyStream {
             }
         }
     }
+}
+
+/// The next piece, running the connection's driver in this task when it is lent here.
+///
+/// Only the driver, polled right here, feeds the pieces' channel, so the pieces are polled
+/// without a waker of their own: their wake-up would be this very task waking itself,
+/// which a multi-threaded runtime answers by waking a second thread to share the work.
+/// When no piece is waiting, the driver reads the socket (and registers `cx` with it if it
+/// is empty) and the pieces are asked again.
+fn poll_pieces(
+    copy: &mut Pieces,
+    driver: &mut Option<Lent>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Bytes, tokio_postgres::Error>>> {
+    let Some(driver) = driver else {
+        return copy.as_mut().poll_next(cx);
+    };
+    let mut quiet = Context::from_waker(Waker::noop());
+    if let Poll::Ready(piece) = copy.as_mut().poll_next(&mut quiet) {
+        return Poll::Ready(piece);
+    }
+    // Ready only when the connection ended: the pieces then see it closed.
+    let _ = driver.poll(cx);
+    copy.as_mut().poll_next(&mut quiet)
 }
 
 #[cfg(test)]

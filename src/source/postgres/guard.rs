@@ -17,29 +17,27 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Object, Pool};
-use tokio_postgres::{CancelToken, NoTls};
+use tokio_postgres::CancelToken;
 
-use super::connect::{self, Tls};
+use super::connect::{Lent, Object, Pool, PoolError, Tls};
 
 /// A pooled connection that is returned to the pool only when explicitly released.
 pub struct ConnectionGuard {
     client: Option<Object>,
     cancel: CancelToken,
-    /// How the pool connects, for the cancel request; `None` for a pool that
-    /// [`connect::connect`] did not build (then the cancel goes without TLS).
-    tls: Option<Tls>,
+    /// How the pool connects, for the cancel request.
+    tls: Tls,
 }
 
 impl ConnectionGuard {
     /// Takes a connection from the pool.
-    pub async fn checkout(pool: &Pool) -> Result<Self, deadpool_postgres::PoolError> {
+    pub async fn checkout(pool: &Pool) -> Result<Self, PoolError> {
         let client = pool.get().await?;
         let cancel = client.cancel_token();
         Ok(Self {
             client: Some(client),
             cancel,
-            tls: connect::tls_of(pool),
+            tls: pool.manager().tls().clone(),
         })
     }
 
@@ -48,6 +46,13 @@ impl ConnectionGuard {
         self.client
             .as_ref()
             .expect("a guard holds its client until it is consumed")
+    }
+
+    /// Takes the connection's driver into the caller's task, which must then poll it
+    /// whenever it waits for the connection (see [`Lent`]); `None` if the connection has
+    /// ended.
+    pub fn lend_driver(&self) -> Option<Lent> {
+        self.client.as_ref().and_then(|client| client.lend_driver())
     }
 
     /// The query finished and the connection is idle again: return it to the pool.
@@ -93,14 +98,10 @@ impl Drop for ConnectionGuard {
         // connection: the cancel would hit whatever the connection ran next, so it can
         // never go back to the pool.
         let cancel = self.cancel.clone();
-        let tls = self.tls.take();
+        let tls = self.tls.clone();
         let pending = PendingCancel::new();
         let send = async move {
-            let sent = match tls {
-                Some(tls) => cancel.cancel_query(tls).await,
-                None => cancel.cancel_query(NoTls).await,
-            };
-            match sent {
+            match cancel.cancel_query(tls).await {
                 Ok(()) => CANCELS_SENT.fetch_add(1, Ordering::Relaxed),
                 Err(error) => {
                     tracing::warn!(error = %error, "could not cancel an abandoned query");

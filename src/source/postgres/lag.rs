@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
+use super::connect::Pool;
 
 use super::control;
 use crate::source::SourceError;

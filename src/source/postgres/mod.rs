@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deadpool_postgres::Pool;
+use connect::Pool;
 use futures_util::future::BoxFuture;
 use tokio_postgres::types::Type;
 
@@ -191,8 +191,8 @@ impl Source for Postgres {
         Box::pin(async move {
             match tokio::time::timeout(within, ping(&self.control)).await {
                 Ok(answer) => answer,
-                Err(_) => Err(SourceError::Connect(deadpool_postgres::PoolError::Timeout(
-                    deadpool_postgres::TimeoutType::Wait,
+                Err(_) => Err(SourceError::Connect(connect::PoolError::Timeout(
+                    connect::TimeoutType::Wait,
                 ))),
             }
         })

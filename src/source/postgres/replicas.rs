@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use deadpool_postgres::{PoolError, TimeoutType};
+use super::connect::{PoolError, TimeoutType};
 use futures_util::future::{BoxFuture, join_all};
 use serde::Deserialize;
 use tokio::sync::OnceCell;

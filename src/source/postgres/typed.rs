@@ -32,8 +32,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::connect::Pool;
 use bytes::{BufMut, Bytes, BytesMut};
-use deadpool_postgres::Pool;
 use futures_util::Stream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
