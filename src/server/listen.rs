@@ -27,15 +27,6 @@ use tower_layer::Layer;
 use super::stall::StallGuard;
 use super::{AppState, app};
 
-/// The most hyper buffers of a connection: a request head (which may be no longer), and
-/// the response bytes it holds before writing them. hyper takes body chunks while its
-/// buffer has room before writing any, and a body that fails closes the connection without
-/// writing what the buffer holds: at hyper's default (about 400 KB) a download that failed
-/// soon after its start reached the client as nothing at all, not even its status line,
-/// and the failure's log line counted bytes the client never got. At one chunk's size
-/// hyper writes each chunk before it takes the next.
-const HYPER_BUFFER: usize = 64 * 1024;
-
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight downloads
 /// run for at most the configured `shutdown_grace`. Downloads cut off then make it an
 /// error, so that the process's exit says so.
@@ -49,8 +40,7 @@ pub async fn serve(
     let router = app(state);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(HYPER_BUFFER);
+        .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();

@@ -247,7 +247,7 @@ fn a_failure_right_after_the_first_chunks_still_reaches_the_client() {
 /// The `rows=` and `bytes=` of a failure log line against the `body` the client got.
 ///
 /// Bytes are counted as they are handed to hyper, all of which reaches a client that
-/// reads to the end, but for the last chunk, which hyper may drop when the error closes
+/// reads to the end, but for the last chunk, which hyper may still hold when the error closes
 /// the connection. Rows are counted upstream, so they may run ahead of the body by what
 /// the stages between hold (prefetch depth 4 and one more chunk being filled, a portal's
 /// 64 KiB batch), but never behind it.
@@ -261,8 +261,9 @@ fn assert_counts_match_the_body(line: &str, body: &[u8]) {
     const MIN_ROW_BYTES: u64 = 103;
     let (rows, bytes) = (log_number(line, "rows"), log_number(line, "bytes"));
     let received = body.len() as u64;
-    // hyper may drop the last chunk it was handed, unwritten, when the error closes the
-    // connection (seen on a loaded machine): at most one chunk between the two.
+    // The body lets hyper write out what it holds before it sees the failure, but what
+    // the client's socket has no room for at that moment goes with the connection (seen
+    // on a loaded machine): at most one chunk between the two.
     assert!(
         received <= bytes && bytes <= received + CHUNK,
         "bytes= is what the client received, give or take the last chunk: {received} \
