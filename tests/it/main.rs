@@ -7,6 +7,7 @@
 
 mod auth;
 mod bad_input;
+mod batched_reads;
 mod browser;
 mod cli;
 mod compression;

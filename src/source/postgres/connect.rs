@@ -2,7 +2,11 @@
 //! certificates, in libpq's meanings), keepalives that find a vanished host, building the
 //! pool, and showing a connection string without ever showing its password.
 
+#[cfg(target_os = "linux")]
+mod batched;
 mod conninfo;
+#[cfg(target_os = "linux")]
+mod direct;
 mod driver;
 mod pool;
 mod tls;
@@ -13,7 +17,7 @@ use deadpool::Runtime;
 
 pub use conninfo::SslMode;
 pub use driver::Lent;
-pub use pool::{Manager, Object, Pool, PoolError, PooledClient, TimeoutType};
+pub use pool::{Canceller, Manager, Object, Pool, PoolError, PooledClient, TimeoutType};
 pub use tls::{HandshakeError, Tls};
 
 /// How to connect and how many connections to keep.
@@ -40,6 +44,10 @@ pub struct PoolSettings {
     /// How long the check of an idle pooled connection may take before the connection is
     /// discarded for a new one.
     pub recycle_timeout: Duration,
+    /// Whether a TCP connection is read in batches while a large result streams in
+    /// (`SO_RCVLOWAT`, Linux only; see `connect/batched.rs`): fewer wake-ups for the
+    /// backend, on the pool that downloads.
+    pub batch_reads: bool,
 }
 
 /// How long a database connection may go without a byte from the server before TCP
@@ -70,6 +78,7 @@ impl Default for PoolSettings {
             keepalives_count: DEFAULT_KEEPALIVES_COUNT,
             tcp_user_timeout: DEFAULT_TCP_USER_TIMEOUT,
             recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
+            batch_reads: true,
         }
     }
 }
@@ -121,7 +130,7 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<Pool, InvalidUrl> {
     if let Some(timeout) = user_timeout {
         config.tcp_user_timeout(timeout);
     }
-    let pool = Pool::builder(Manager::new(config, tls))
+    let pool = Pool::builder(Manager::new(config, tls, settings.batch_reads))
         .max_size(settings.pool_size.max(1))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(settings.wait_timeout))

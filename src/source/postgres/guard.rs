@@ -6,7 +6,7 @@
 //! a [`ConnectionGuard`]. Unless the stream ended cleanly and the guard was
 //! [released](ConnectionGuard::release), dropping the guard cancels the query on the server
 //! and discards the connection instead of returning it to the pool. The cancel request
-//! goes over TLS as the connection did (the pool's [`Tls`]), so it
+//! goes over TLS as the connection did (the pool's [`Canceller`]), so it
 //! reaches a server that takes only encrypted connections. It does so wherever it is
 //! dropped: on a Tokio runtime it spawns the cancel request there; anywhere else (a
 //! blocking caller, another language's garbage collector) on a thread of its own.
@@ -19,14 +19,14 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::CancelToken;
 
-use super::connect::{Lent, Object, Pool, PoolError, Tls};
+use super::connect::{Canceller, Lent, Object, Pool, PoolError};
 
 /// A pooled connection that is returned to the pool only when explicitly released.
 pub struct ConnectionGuard {
     client: Option<Object>,
     cancel: CancelToken,
     /// How the pool connects, for the cancel request.
-    tls: Tls,
+    canceller: Canceller,
 }
 
 impl ConnectionGuard {
@@ -37,7 +37,7 @@ impl ConnectionGuard {
         Ok(Self {
             client: Some(client),
             cancel,
-            tls: pool.manager().tls().clone(),
+            canceller: pool.manager().canceller().clone(),
         })
     }
 
@@ -98,10 +98,10 @@ impl Drop for ConnectionGuard {
         // connection: the cancel would hit whatever the connection ran next, so it can
         // never go back to the pool.
         let cancel = self.cancel.clone();
-        let tls = self.tls.clone();
+        let canceller = self.canceller.clone();
         let pending = PendingCancel::new();
         let send = async move {
-            match cancel.cancel_query(tls).await {
+            match canceller.cancel(&cancel).await {
                 Ok(()) => CANCELS_SENT.fetch_add(1, Ordering::Relaxed),
                 Err(error) => {
                     tracing::warn!(error = %error, "could not cancel an abandoned query");

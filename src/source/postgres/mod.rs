@@ -97,6 +97,7 @@ impl Postgres {
             &PoolSettings {
                 pool_size: CONTROL_POOL_SIZE,
                 application_name: "rowpipe-control",
+                batch_reads: false,
                 ..settings.clone()
             },
         )?;

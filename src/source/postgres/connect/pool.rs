@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use tokio::task::JoinHandle;
-use tokio_postgres::Client;
 use tokio_postgres::config::SslMode as Negotiate;
+use tokio_postgres::{CancelToken, Client};
 
-use super::driver::{Driver, Lent};
+#[cfg(target_os = "linux")]
+use super::direct;
+use super::driver::{Connection, Driver, Lent};
 use super::tls::Tls;
 
 /// A pool of connections to one database.
@@ -25,27 +27,34 @@ pub use managed::TimeoutType;
 /// Opens a pool's connections and checks idle ones before they are handed out again.
 pub struct Manager {
     config: tokio_postgres::Config,
-    tls: Tls,
+    canceller: Canceller,
 }
 
 impl Manager {
-    pub(super) fn new(config: tokio_postgres::Config, tls: Tls) -> Self {
-        Self { config, tls }
+    /// A manager for connections as `config` says, encrypted as `tls` says; with
+    /// `batch_reads`, their TCP sockets are read in batches while large results stream
+    /// in (see `batched.rs`).
+    pub(super) fn new(config: tokio_postgres::Config, tls: Tls, batch_reads: bool) -> Self {
+        let direct = direct_target(&config, batch_reads);
+        Self {
+            config,
+            canceller: Canceller { tls, direct },
+        }
     }
 
-    /// How the connections are encrypted; a cancel request must go the same way.
-    pub fn tls(&self) -> &Tls {
-        &self.tls
+    /// How to cancel what one of the pool's connections runs.
+    pub fn canceller(&self) -> &Canceller {
+        &self.canceller
     }
 
     /// Opens one connection: with TLS as [`Tls`] says, and, for `prefer`, once more in
     /// plain text when a TLS attempt failed (a refused handshake, or a server that turned
     /// the encrypted login away), as libpq does.
-    async fn open(&self) -> Result<(Client, super::driver::Connection), tokio_postgres::Error> {
+    async fn open(&self) -> Result<(Client, Connection), tokio_postgres::Error> {
         let started = Arc::new(AtomicBool::new(false));
-        let tls = self.tls.noting_start(started.clone());
-        match self.config.connect(tls).await {
-            Ok((client, connection)) => Ok((client, Box::pin(connection))),
+        let tls = self.canceller.tls.noting_start(started.clone());
+        match self.open_with(&self.config, tls).await {
+            Ok(connected) => Ok(connected),
             Err(error)
                 if self.config.get_ssl_mode() == Negotiate::Prefer
                     && started.load(Ordering::SeqCst) =>
@@ -57,11 +66,65 @@ impl Manager {
                 );
                 let mut plain = self.config.clone();
                 plain.ssl_mode(Negotiate::Disable);
-                let (client, connection) = plain.connect(self.tls.clone()).await?;
-                Ok((client, Box::pin(connection)))
+                self.open_with(&plain, self.canceller.tls.clone()).await
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// One connection as `config` says: over a socket of rowpipe's own when the pool
+    /// reads in batches, else (or when that socket cannot be opened) tokio-postgres's.
+    async fn open_with(
+        &self,
+        config: &tokio_postgres::Config,
+        tls: Tls,
+    ) -> Result<(Client, Connection), tokio_postgres::Error> {
+        #[cfg(target_os = "linux")]
+        if let Some(target) = &self.canceller.direct
+            && let Some(connected) = direct::connect(config, target, tls.clone()).await
+        {
+            let (client, connection) = connected?;
+            return Ok((client, Box::pin(connection)));
+        }
+        let (client, connection) = config.connect(tls).await?;
+        Ok((client, Box::pin(connection)))
+    }
+}
+
+/// The one server whose sockets a pool's connections open themselves, to read them in
+/// batches; `None` leaves every connection to tokio-postgres.
+#[cfg(target_os = "linux")]
+type Direct = Option<direct::Target>;
+#[cfg(not(target_os = "linux"))]
+type Direct = Option<std::convert::Infallible>;
+
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn direct_target(config: &tokio_postgres::Config, batch_reads: bool) -> Direct {
+    #[cfg(target_os = "linux")]
+    return batch_reads.then(|| direct::Target::of(config)).flatten();
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// How the cancel request of a pool's connections goes: over TLS as they connect, and
+/// over a socket of rowpipe's own for those tokio-postgres did not open.
+#[derive(Clone)]
+pub struct Canceller {
+    tls: Tls,
+    direct: Direct,
+}
+
+impl Canceller {
+    /// Asks the server to cancel what `token`'s connection runs.
+    pub async fn cancel(self, token: &CancelToken) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(target) = &self.direct {
+            return direct::cancel(token, target, self.tls.clone()).await;
+        }
+        token
+            .cancel_query(self.tls)
+            .await
+            .map_err(std::io::Error::other)
     }
 }
 
