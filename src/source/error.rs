@@ -2,10 +2,13 @@
 //! operator what happened and a client whether to retry, and how a database error is
 //! described in one line.
 
-use crate::source::postgres::connect::PoolError;
 use tokio_postgres::error::SqlState;
 
 use crate::escape::echo;
+
+/// Why the PostgreSQL source's pool gave no connection (defined here, beside the error that
+/// carries it, so that this module needs nothing of the source's).
+pub type PoolError = deadpool::managed::PoolError<tokio_postgres::Error>;
 
 /// A request the query cannot serve: the caller's mistake, answered as such.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

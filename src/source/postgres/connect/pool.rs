@@ -20,8 +20,7 @@ use super::tls::Tls;
 pub type Pool = managed::Pool<Manager>;
 /// A connection taken from a [`Pool`]; it goes back when dropped.
 pub type Object = managed::Object<Manager>;
-/// Why a [`Pool`] gave no connection.
-pub type PoolError = managed::PoolError<tokio_postgres::Error>;
+pub use crate::source::error::PoolError;
 pub use managed::TimeoutType;
 
 /// Opens a pool's connections and checks idle ones before they are handed out again.
