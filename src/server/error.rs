@@ -278,7 +278,7 @@ fn rejected_code(rejected: &Rejected) -> ErrorCode {
         Rejected::InvalidAfter { .. } => ErrorCode::InvalidAfter,
         Rejected::AfterWithoutKey => ErrorCode::NotResumable,
         // The dataset's key is not one of its columns: the operator's to fix.
-        Rejected::UnknownKey { .. } => ErrorCode::InvalidDataset,
+        Rejected::UnknownKey { .. } | Rejected::AmbiguousKey { .. } => ErrorCode::InvalidDataset,
         // The dataset's own declaration is wrong: the operator's to fix.
         Rejected::UnknownParamType { .. } => ErrorCode::InvalidDataset,
         // The dataset's query writes: the operator's to fix.

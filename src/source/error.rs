@@ -29,6 +29,8 @@ pub enum Rejected {
     AmbiguousColumn { given: String },
     #[error("the key column {key:?} is not in the result; the columns are: {}", .valid.join(", "))]
     UnknownKey { key: String, valid: Vec<String> },
+    #[error("the key column {key:?} appears more than once in the result")]
+    AmbiguousKey { key: String },
     /// `after` only means something in key order.
     #[error("after= needs a key column to resume in the order of")]
     AfterWithoutKey,

@@ -18,7 +18,7 @@ use futures_util::{StreamExt, stream};
 
 use super::{
     ColumnInfo, ParamKind, PoolStatus, Rejected, RowDecoder, RowError, RowOptions, Source,
-    SourceError, SourceRows, TableInfo, column_index,
+    SourceError, SourceRows, TableInfo, column_index, key_index,
 };
 use crate::export::ExportQuery;
 use crate::progress::Progress;
@@ -272,10 +272,7 @@ impl<'t> Plan<'t> {
         let mut rows: Vec<&[Cell]> = table.rows.iter().map(Vec::as_slice).collect();
         let key = match &query.key {
             Some(key) => {
-                let index = find(key).map_err(|_| Rejected::UnknownKey {
-                    key: key.clone(),
-                    valid: names.clone(),
-                })?;
+                let index = key_index(&names, key)?;
                 // The rows in key order, as a database's ORDER BY gives them.
                 rows.sort_by(|a, b| cell_order(&a[index], &b[index]));
                 if let Some(after) = &query.after {

@@ -309,9 +309,38 @@ pub(crate) fn column_index(names: &[String], given: &str) -> Result<usize, Rejec
     }
 }
 
+/// Where the dataset's key column `key` is among the result's `names`. The key is the
+/// dataset's, not the request's: a key that is missing, or named twice, is the operator's
+/// mistake, and the errors say so (unlike [`column_index`]'s, which answer a request).
+pub(crate) fn key_index(names: &[String], key: &str) -> Result<usize, Rejected> {
+    column_index(names, key).map_err(|error| match error {
+        Rejected::AmbiguousColumn { .. } => Rejected::AmbiguousKey {
+            key: key.to_owned(),
+        },
+        _ => Rejected::UnknownKey {
+            key: key.to_owned(),
+            valid: names.to_vec(),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_found_once_or_is_the_datasets_mistake() {
+        let names: Vec<String> = ["a", "b", "a"].map(String::from).to_vec();
+        assert_eq!(key_index(&names, "b").unwrap(), 1);
+        assert!(matches!(
+            key_index(&names, "a"),
+            Err(Rejected::AmbiguousKey { key }) if key == "a"
+        ));
+        assert!(matches!(
+            key_index(&names, "c"),
+            Err(Rejected::UnknownKey { key, valid }) if key == "c" && valid == names
+        ));
+    }
 
     #[test]
     fn sqlite_files_are_told_from_postgres_urls() {

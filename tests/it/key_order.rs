@@ -240,6 +240,58 @@ fn a_key_that_is_not_unique_fails_the_export() {
     assert!(String::from_utf8_lossy(&null_key.stderr).contains("is NULL"));
 }
 
+/// A dataset whose key is not in its result, or is in it twice, is the operator's mistake,
+/// not the client's: the server answers 500 `invalid_dataset` naming the key, before any
+/// row (a key named twice used to be a client's 400 `ambiguous_column` here and a missing
+/// key elsewhere); the CLI refuses it as a usage error.
+#[test]
+fn a_key_missing_from_the_result_or_named_twice_is_the_datasets_mistake() {
+    let db = cluster().create_database("key_order_bad_key");
+    let server = TestServer::start(
+        db.url(),
+        r#"
+        [[dataset]]
+        name = "missing"
+        sql = "SELECT 1 AS a"
+        key = "nope"
+
+        [[dataset]]
+        name = "twice"
+        sql = "SELECT 1 AS a, 2 AS a, 3 AS b"
+        key = "a"
+        "#,
+    );
+    for (path, says) in [
+        ("/datasets/missing.csv", "\"nope\" is not in the result"),
+        ("/datasets/twice.csv", "\"a\" appears more than once"),
+        (
+            "/datasets/twice.jsonl?columns=b",
+            "\"a\" appears more than once",
+        ),
+    ] {
+        let response = http::get(server.addr(), path);
+        assert_eq!(response.status, 500, "{path}: {}", response.text());
+        let error = &response.json()["error"];
+        assert_eq!(error["code"], "invalid_dataset", "{path}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+
+    let cli = run(rowpipe().args([
+        "export",
+        "-q",
+        "--database",
+        db.url(),
+        "--sql",
+        "SELECT 1 AS a, 2 AS a",
+        "--key",
+        "a",
+    ]));
+    assert_eq!(cli.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(stderr.contains("\"a\" appears more than once"), "{stderr}");
+}
+
 /// Keys of every type a key is commonly made of are accepted in the server's order (the
 /// check compares values where it knows the type's order), in text and JSON formats.
 #[test]

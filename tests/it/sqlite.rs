@@ -737,6 +737,11 @@ sql = "SELECT id FROM items"
 key = "nope"
 
 [[dataset]]
+name = "twice_key"
+sql = "SELECT 1 AS a, 2 AS a, 3 AS b"
+key = "a"
+
+[[dataset]]
 name = "broken_sql"
 sql = "SELEC id FROM items"
 
@@ -767,6 +772,11 @@ key = "k"
     let ok = http::get(server.addr(), "/datasets/twice.csv?columns=b");
     assert_eq!(ok.text(), "b\n3\n");
     expect("/datasets/wrong_key.csv", 500, "invalid_dataset");
+    let message = expect("/datasets/twice_key.csv", 500, "invalid_dataset");
+    assert!(
+        message.contains("\"a\" appears more than once"),
+        "{message}"
+    );
     let message = expect("/datasets/broken_sql.csv", 500, "query_failed");
     assert!(
         message.contains("broken_sql") && message.contains("syntax error"),

@@ -45,7 +45,7 @@ use super::types;
 use crate::export::{BoundParam, ExportQuery, Formatting};
 use crate::progress::Progress;
 use crate::schema::{Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{Rejected, RowOptions, SourceError, ValueForm, column_index};
+use crate::source::{Rejected, RowOptions, SourceError, ValueForm, column_index, key_index};
 use crate::value::datetime::Zone;
 use crate::value::kind::SessionFormat;
 
@@ -259,15 +259,7 @@ impl Plan {
         let key = query
             .key
             .as_deref()
-            .map(|key| {
-                find(key).map_err(|error| match error {
-                    Rejected::UnknownColumn { valid, .. } => Rejected::UnknownKey {
-                        key: key.to_owned(),
-                        valid,
-                    },
-                    error => error,
-                })
-            })
+            .map(|key| key_index(&names, key))
             .transpose()?;
         let json = form == ValueForm::Json;
         let column = |index: usize| {

@@ -13,7 +13,7 @@ use rusqlite::{Connection, Statement};
 use crate::escape::quote_identifier;
 use crate::export::{BoundParam, ExportQuery};
 use crate::schema::{Category, Column, ColumnForm, KeyColumn, Schema};
-use crate::source::{ParamKind, Rejected, SourceError, column_index};
+use crate::source::{ParamKind, Rejected, SourceError, column_index, key_index};
 use crate::value::datetime::Zone;
 use crate::value::kind::{NativeType, SessionFormat, ValueKind};
 
@@ -152,10 +152,7 @@ impl<'c> Plan<'c> {
             .unwrap_or_else(|| (0..names.len()).collect());
         let key = match &query.key {
             Some(key) => {
-                let index = find(key).map_err(|_| Rejected::UnknownKey {
-                    key: key.clone(),
-                    valid: names.clone(),
-                })?;
+                let index = key_index(&names, key)?;
                 let field = match fields.iter().position(|&field| field == index) {
                     Some(field) => field,
                     None => {
