@@ -808,6 +808,36 @@ fn stalled_download(file: &SqliteFile) -> (TestServer, http::Download) {
     (server, download)
 }
 
+/// `statement_timeout` bounds the time spent on the file's side, not a client's pace (as
+/// on PostgreSQL): a client that pauses for three times the limit, once every buffer is
+/// full, still gets the whole download, byte for byte, while the same limit stops a query
+/// that keeps the reader busy (`sqlite_statement_timeout_fails_the_download_loudly`).
+#[test]
+fn sqlite_a_pausing_client_is_not_failed_by_the_statement_timeout() {
+    let file = SqliteFile::create("paused.db", BIG_SQL);
+    let server = TestServer::start(
+        &file.url(),
+        "[database]\nstatement_timeout = \"1s\"\n\n\
+         [[dataset]]\nname = \"big\"\nsql = \"SELECT * FROM big ORDER BY id\"\n",
+    );
+    let mut download = http::Download::start(server.addr(), "/datasets/big.csv");
+    assert_eq!(download.status(), 200);
+    download.read_body_bytes(64 * 1024);
+    std::thread::sleep(Duration::from_secs(3));
+    let body = download.finish();
+    assert!(body.complete, "the download was cut");
+    let text = body.text();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("id,pad"));
+    let mut count = 0;
+    for (id, line) in (1..).zip(lines) {
+        assert_eq!(line, format!("{id},{id:>200}"), "row {id}");
+        count = id;
+    }
+    assert_eq!(count, 300_000);
+    file.assert_unchanged();
+}
+
 /// A writer's connection to `file` that gives up on a lock after 200 ms.
 fn writer(file: &SqliteFile) -> rusqlite::Connection {
     let connection = rusqlite::Connection::open(file.path()).unwrap();

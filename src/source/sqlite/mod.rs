@@ -45,7 +45,7 @@ use super::{
 use crate::export::ExportQuery;
 use crate::progress::Progress;
 use crate::table_name::TableName;
-use guard::Interrupt;
+use guard::{ConsumerWaits, Interrupt};
 use plan::failed;
 use reader::{CHANNEL_PIECES, Reading};
 
@@ -163,9 +163,11 @@ impl Source for Sqlite {
                 reason: format!("the SQLite thread failed: {error}"),
             })??;
             let timed_out = Arc::new(AtomicBool::new(false));
+            let waits = Arc::new(ConsumerWaits::new());
             let mut guard = Interrupt::new(
                 connection.get_interrupt_handle(),
                 options.statement_timeout,
+                waits.clone(),
                 timed_out.clone(),
                 self.interrupts.clone(),
             );
@@ -177,6 +179,7 @@ impl Source for Sqlite {
                 options,
                 planned,
                 pieces: sender,
+                waits,
                 timed_out,
                 running: self.running.clone(),
                 completed: completed.clone(),

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use rusqlite::{Connection, ErrorCode};
 use tokio::sync::{mpsc, oneshot};
 
+use super::guard::ConsumerWaits;
 use super::plan::{Plan, failed};
 use super::rows::{InvalidText, encode_field};
 use crate::export::ExportQuery;
@@ -33,6 +34,9 @@ pub(super) struct Reading {
     /// Gets the schema, or why the statement cannot run, before any row.
     pub planned: oneshot::Sender<Result<Schema, SourceError>>,
     pub pieces: mpsc::Sender<Result<Bytes, SourceError>>,
+    /// Where the time spent waiting for `pieces` to take a piece is counted, which
+    /// `statement_timeout` leaves out.
+    pub waits: Arc<ConsumerWaits>,
     /// Set when `statement_timeout` fired, so an interrupt is told from a dropped export.
     pub timed_out: Arc<AtomicBool>,
     /// Readers running in this process, for tests and metrics.
@@ -91,7 +95,10 @@ pub(super) fn read(connection: Connection, reading: Reading) {
                 pending += 1;
                 if piece.len() >= PIECE_SIZE {
                     let full = piece.split().freeze();
-                    if reading.pieces.blocking_send(Ok(full)).is_err() {
+                    let handed = reading
+                        .waits
+                        .waiting(|| reading.pieces.blocking_send(Ok(full)));
+                    if handed.is_err() {
                         return;
                     }
                     sent += pending;
@@ -121,8 +128,14 @@ pub(super) fn read(connection: Connection, reading: Reading) {
             }
         }
     }
-    if !piece.is_empty() && reading.pieces.blocking_send(Ok(piece.freeze())).is_err() {
-        return;
+    if !piece.is_empty() {
+        let last = piece.freeze();
+        let handed = reading
+            .waits
+            .waiting(|| reading.pieces.blocking_send(Ok(last)));
+        if handed.is_err() {
+            return;
+        }
     }
     reading.completed.store(true, Ordering::SeqCst);
 }
