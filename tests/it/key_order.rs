@@ -209,16 +209,7 @@ fn a_key_that_is_not_unique_fails_the_export() {
     );
     assert!(failures[0].contains("not unique"), "{log}");
 
-    let cli = run(rowpipe().args([
-        "export",
-        "-q",
-        "--database",
-        db.url(),
-        "--sql",
-        "SELECT region, n FROM events",
-        "--key",
-        "region",
-    ]));
+    let cli = cli_export_with_key(&db, "SELECT region, n FROM events", "region");
     assert_eq!(cli.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&cli.stderr);
     assert!(
@@ -226,16 +217,7 @@ fn a_key_that_is_not_unique_fails_the_export() {
         "{stderr}"
     );
 
-    let null_key = run(rowpipe().args([
-        "export",
-        "-q",
-        "--database",
-        db.url(),
-        "--sql",
-        "SELECT NULL::int AS k",
-        "--key",
-        "k",
-    ]));
+    let null_key = cli_export_with_key(&db, "SELECT NULL::int AS k", "k");
     assert_eq!(null_key.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&null_key.stderr).contains("is NULL"));
 }
@@ -277,19 +259,24 @@ fn a_key_missing_from_the_result_or_named_twice_is_the_datasets_mistake() {
         assert!(message.contains(says), "{path}: {message}");
     }
 
-    let cli = run(rowpipe().args([
+    let cli = cli_export_with_key(&db, "SELECT 1 AS a, 2 AS a", "a");
+    assert_eq!(cli.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(stderr.contains("\"a\" appears more than once"), "{stderr}");
+}
+
+/// `rowpipe export -q` of `sql` in the order of `key`, to standard output.
+fn cli_export_with_key(db: &TestDb, sql: &str, key: &str) -> std::process::Output {
+    run(rowpipe().args([
         "export",
         "-q",
         "--database",
         db.url(),
         "--sql",
-        "SELECT 1 AS a, 2 AS a",
+        sql,
         "--key",
-        "a",
-    ]));
-    assert_eq!(cli.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&cli.stderr);
-    assert!(stderr.contains("\"a\" appears more than once"), "{stderr}");
+        key,
+    ]))
 }
 
 /// Keys of every type a key is commonly made of are accepted in the server's order (the
