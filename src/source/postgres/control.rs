@@ -9,9 +9,9 @@
 //! [`ConnectionGuard`], so a query dropped half way (a health check that timed out) is
 //! cancelled and its connection closed, never pooled inside an open transaction.
 
-use super::connect::Pool;
 use tokio_postgres::Client;
 
+use super::connect::Pool;
 use super::copy::BEGIN_READ_ONLY;
 use super::guard::ConnectionGuard;
 use crate::source::SourceError;

@@ -16,12 +16,11 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use super::connect::Pool;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio_postgres::Client;
 
-use super::connect::Lent;
+use super::connect::{Lent, Pool};
 use super::guard::ConnectionGuard;
 use crate::escape::quote_identifier;
 use crate::progress::Progress;

@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use connect::Pool;
 use futures_util::future::BoxFuture;
 use tokio_postgres::types::Type;
 
+use connect::Pool;
 pub use connect::{InvalidUrl, PoolSettings, redact_url};
 use copy::strip_terminator;
 pub use copy::{CopyStream, copy_csv};

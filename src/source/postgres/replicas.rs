@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use super::connect::{PoolError, TimeoutType};
 use futures_util::future::{BoxFuture, join_all};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use super::Postgres;
+use super::connect::{PoolError, TimeoutType};
 use super::lag::Lag;
 use crate::export::ExportQuery;
 use crate::format::Format;

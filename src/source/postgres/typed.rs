@@ -32,12 +32,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::connect::Pool;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, RowStream};
 
+use super::connect::Pool;
 use super::copy::{
     CopyStream, Pieces, RowCount, Session, before_streaming, start_copy, strip_terminator,
 };

@@ -1,6 +1,6 @@
 //! The pool of connections: deadpool's, with a manager of rowpipe's own, so that every
 //! pooled connection carries its protocol [`Driver`] (which an export borrows) and every
-//! pool the [`Tls`] its cancel requests need.
+//! pool the [`Canceller`] its cancel requests need.
 
 use std::ops::Deref;
 use std::sync::Arc;
