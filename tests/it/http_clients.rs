@@ -17,19 +17,7 @@ use crate::harness::nginx::{
     DOCUMENTED_BALANCING_SETTINGS, DOCUMENTED_SERVER_PARAMETERS, DOCUMENTED_SETTINGS,
     DOCUMENTED_UPSTREAM_SETTINGS, Nginx, ProxySettings,
 };
-use crate::harness::{
-    ServeProcess, TestDb, TestServer, assert_bytes_eq, cluster, curl, poll_until,
-};
-
-/// `numbers`: 60,000 rows (about a megabyte of CSV), with a primary key.
-fn numbers_db(prefix: &str) -> TestDb {
-    let db = cluster().create_database(prefix);
-    db.execute(
-        "CREATE TABLE numbers (id int PRIMARY KEY, label text);
-         INSERT INTO numbers SELECT i, 'number ' || i FROM generate_series(1, 60000) AS i;",
-    );
-    db
-}
+use crate::harness::{ServeProcess, TestServer, assert_bytes_eq, curl, numbers_db, poll_until};
 
 const ALL_NUMBERS: &str = "SELECT * FROM numbers ORDER BY id";
 
@@ -47,7 +35,7 @@ fn error_code(path: &Path) -> String {
 
 #[test]
 fn downloads_over_http_1_0_are_refused() {
-    let db = numbers_db("clients_http10");
+    let db = numbers_db("clients_http10", 60_000);
     let server = TestServer::start(db.url(), "");
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("numbers.csv");
@@ -94,7 +82,7 @@ fn downloads_over_http_1_0_are_refused() {
 
 #[test]
 fn behind_nginx_failures_stay_failures() {
-    let db = numbers_db("clients_nginx");
+    let db = numbers_db("clients_nginx", 60_000);
     // Small chunks and a byte limit: the limited dataset breaks off mid-stream.
     let config = r#"
         [stream]
@@ -182,7 +170,7 @@ fn the_readme_documents_the_tested_proxy_settings() {
 /// fails (exit 8: the server answered with an error).
 #[test]
 fn wget_cannot_splice_a_retry_onto_a_broken_download() {
-    let db = numbers_db("clients_wget");
+    let db = numbers_db("clients_wget", 60_000);
     db.execute("CREATE TABLE flag (on_first_try int); INSERT INTO flag VALUES (1);");
     let config = r#"
         [[dataset]]
@@ -226,7 +214,7 @@ fn wget_cannot_splice_a_retry_onto_a_broken_download() {
 
 #[test]
 fn byte_ranges_are_refused_and_point_to_after() {
-    let db = numbers_db("clients_ranges");
+    let db = numbers_db("clients_ranges", 60_000);
     let server = TestServer::start(db.url(), "");
     let whole = db.copy_csv(ALL_NUMBERS);
     let path = "/datasets/numbers.csv";
@@ -274,7 +262,7 @@ fn byte_ranges_are_refused_and_point_to_after() {
 /// headers, at once, without running the export and without a log line about a download.
 #[test]
 fn head_answers_without_running_the_export() {
-    let db = numbers_db("clients_head");
+    let db = numbers_db("clients_head", 60_000);
     let config = r#"
         [[dataset]]
         name = "slow"

@@ -6,17 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::http;
-use crate::harness::{TestDb, TestServer, cluster, rowpipe, run, run_ok, run_with_input};
+use crate::harness::{TestServer, numbers_db, rowpipe, run, run_ok, run_with_input};
 use rowpipe::sink::file::part_path;
-
-fn numbers_db(prefix: &str) -> TestDb {
-    let db = cluster().create_database(prefix);
-    db.execute(
-        "CREATE TABLE numbers (id int PRIMARY KEY, label text);
-         INSERT INTO numbers SELECT i, 'number ' || i FROM generate_series(1, 10000) AS i;",
-    );
-    db
-}
 
 /// `sha256sum`'s digest of `bytes`.
 fn sha256sum(bytes: &[u8]) -> String {
@@ -27,7 +18,7 @@ fn sha256sum(bytes: &[u8]) -> String {
 
 #[test]
 fn trailers_prove_a_complete_download_to_a_client_that_asks() {
-    let db = numbers_db("proofs_trailers");
+    let db = numbers_db("proofs_trailers", 10_000);
     let config = "[stream]\nchunk_size = 4096\n\
                   [[dataset]]\nname = \"numbers\"\ntable = \"numbers\"\nkey = \"id\"\n\
                   [[dataset]]\nname = \"cut\"\ntable = \"numbers\"\nmax_rows = 5000\n";
@@ -78,7 +69,7 @@ fn trailers_prove_a_complete_download_to_a_client_that_asks() {
 
 #[test]
 fn a_manifest_stands_beside_a_complete_file_only() {
-    let db = numbers_db("proofs_manifest");
+    let db = numbers_db("proofs_manifest", 10_000);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("numbers.csv");
     let manifest = dir.path().join("numbers.json");

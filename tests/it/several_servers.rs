@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use crate::harness::http::{self, Download};
 use crate::harness::nginx::Nginx;
-use crate::harness::{
-    ServeProcess, TestDb, assert_bytes_eq, cluster, curl, poll_until, wait_for_exit,
-};
+use crate::harness::{ServeProcess, assert_bytes_eq, curl, numbers_db, poll_until, wait_for_exit};
 
 /// The config both servers run with: room for 12 downloads each (20 at once need more
 /// than the default 8 of one, which answers the rest 503); `long` is large enough (about
@@ -32,16 +30,6 @@ const SHARED_CONFIG: &str = r#"
 
 const ALL_NUMBERS: &str = "SELECT * FROM numbers";
 const LONG: &str = "SELECT i, repeat('x', 200) AS filler FROM generate_series(1, 300000) AS i";
-
-/// `numbers`: 60,000 rows (about a megabyte of CSV).
-fn numbers_db() -> TestDb {
-    let db = cluster().create_database("several_servers");
-    db.execute(
-        "CREATE TABLE numbers (id int PRIMARY KEY, label text);
-         INSERT INTO numbers SELECT i, 'number ' || i FROM generate_series(1, 60000) AS i;",
-    );
-    db
-}
 
 /// The server's `rowpipe_active_downloads`, asked of it directly (not through nginx).
 fn active_downloads(server: SocketAddr) -> u64 {
@@ -68,7 +56,7 @@ fn ended_downloads(server: SocketAddr, outcome: &str) -> u64 {
 
 #[test]
 fn two_servers_behind_nginx_share_downloads_and_survive_one_dying() {
-    let db = numbers_db();
+    let db = numbers_db("several_servers", 60_000);
     let first = ServeProcess::start_with_config(db.url(), SHARED_CONFIG);
     let second = ServeProcess::start_with_config(db.url(), SHARED_CONFIG);
     let nginx = Nginx::balancing(&[first.addr(), second.addr()]);

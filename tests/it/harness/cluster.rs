@@ -115,6 +115,18 @@ pub fn cluster() -> &'static Cluster {
     }
 }
 
+/// A fresh database on the shared cluster with `numbers (id int PRIMARY KEY, label text)`:
+/// `rows` rows, `id` 1 to `rows`, `label` `number <id>` (60,000 rows are about a megabyte
+/// of CSV).
+pub fn numbers_db(prefix: &str, rows: u32) -> TestDb {
+    let db = cluster().create_database(prefix);
+    db.execute(&format!(
+        "CREATE TABLE numbers (id int PRIMARY KEY, label text);
+         INSERT INTO numbers SELECT i, 'number ' || i FROM generate_series(1, {rows}) AS i;"
+    ));
+    db
+}
+
 /// `pg_hba.conf` of [`tls_cluster`]: role `certuser` only over TLS with a client
 /// certificate for its name, `scramuser` only over TLS with its password (SCRAM), anyone
 /// else over TCP as they like.

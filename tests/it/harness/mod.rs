@@ -37,7 +37,7 @@ pub mod standby;
 
 pub use assert::assert_bytes_eq;
 pub use cli::rowpipe;
-pub use cluster::{Cluster, TestDb, cluster, tcp_cluster, tls_cluster};
+pub use cluster::{Cluster, TestDb, cluster, numbers_db, tcp_cluster, tls_cluster};
 pub use probe::ValueProbe;
 pub use process::{curl, poll_until, resident_kib, run, run_ok, run_with_input, wait_for_exit};
 pub use psql::{psql_copy, psql_copy_csv, psql_json_array, psql_row_to_json};
